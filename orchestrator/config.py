@@ -151,7 +151,7 @@ class BatchConfig(_Model):
 
 class Settings(_Model):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    engine: EngineConfig = Field(default_factory=EngineConfig)  # type: ignore[arg-type]
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)

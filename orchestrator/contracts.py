@@ -17,7 +17,17 @@ if TYPE_CHECKING:
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
 
-CLIENT_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash", "state_get", "state_set", "state_list")
+CLIENT_TOOLS = (
+    "Read",
+    "Write",
+    "Edit",
+    "Glob",
+    "Grep",
+    "Bash",
+    "state_get",
+    "state_set",
+    "state_list",
+)
 SERVER_TOOLS = ("WebSearch", "WebFetch")  # passed to the API as its server tools
 BUILTIN_TOOL_NAMES = CLIENT_TOOLS + SERVER_TOOLS
 

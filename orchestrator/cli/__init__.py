@@ -2,9 +2,8 @@
 and passed into the engine. Heavy modules (the SDK, the engine, the store) are imported inside the
 commands that need them, so `orchestrate --help` and the read commands start fast."""
 
-from orchestrator.cli.app import app, main
-
 # Each module adds its commands to `app`; none imports the SDK, the engine or the store at import.
-from orchestrator.cli import commands_run, commands_runs, commands_sim, commands_spec  # noqa: E402,F401,I001
+from orchestrator.cli import commands_run, commands_runs, commands_sim, commands_spec  # noqa: F401
+from orchestrator.cli.app import app, main
 
 __all__ = ["app", "main"]

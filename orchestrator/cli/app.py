@@ -18,7 +18,9 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="Inspect and manage the history of runs.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agent definitions (agents/*.md).", no_args_is_help=True)
-config_app = typer.Typer(help="Settings: packaged defaults, orchestrate.yaml, environment.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Settings: packaged defaults, orchestrate.yaml, environment.", no_args_is_help=True
+)
 sim_app = typer.Typer(help="The built-in Messages API simulator.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agents_app, name="agents")
