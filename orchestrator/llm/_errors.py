@@ -1,0 +1,117 @@
+"""SDK exceptions -> the engine's `RetryableError` / `FatalError`.
+
+Nothing of the SDK crosses this boundary: not its types, not its request objects (which hold the
+Authorization header), not the API key. The classification decides the engine's backoff policy,
+so it keys on the HTTP status first and the API's `error.type` second (an error sent mid-stream
+arrives with status 200 and only a type).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.errors import FatalError, LLMError, RetryableError
+from orchestrator.llm.ratelimit import retry_after
+
+_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+REDACTED = "[redacted]"
+
+_RETRYABLE_TYPES = {
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "overloaded",
+    "timeout_error": "timeout",
+    "api_error": "server",
+}
+
+_HINTS = {
+    401: "check ANTHROPIC_API_KEY",
+    403: "the API key lacks permission for this request",
+    404: "check the model id in the workflow or configs",
+    413: "the request is too large: shorten the prompt or context",
+}
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret and anything shaped like an Anthropic key replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _KEY_PATTERN.sub(REDACTED, text)
+
+
+def _body_message(body: object) -> str | None:
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return None
+
+
+def _status_kind(status: int, error_type: str | None, should_retry: str | None) -> str | None:
+    """The retry kind for a status error, or None when another try will not help."""
+    if status == 429:
+        return "rate_limit"
+    if status == 529:
+        return "overloaded"
+    if error_type in _RETRYABLE_TYPES:
+        return _RETRYABLE_TYPES[error_type]
+    if status == 408:
+        return "timeout"
+    if status == 409 or status >= 500:
+        return "server"
+    if should_retry == "true":
+        return "server"
+    if 200 <= status < 400:
+        # An `error` event inside a 200 stream whose type we do not know: transient by nature.
+        return "server"
+    return None
+
+
+def translate_error(exc: BaseException, *, secrets: Iterable[str] = ()) -> LLMError:
+    """Classify an exception raised by the SDK (or its transport) during one request."""
+    import anthropic
+    import httpx2
+
+    secrets = tuple(secrets)
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return RetryableError(message="request timed out", kind="timeout")
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        cause = exc.__cause__ or exc.__context__
+        detail = str(cause or exc).strip() or type(cause or exc).__name__
+        message = redact(f"connection error: {detail}", secrets)
+        return RetryableError(message=message, kind="connection")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        error_type: str | None = exc.type
+        request_id = exc.request_id
+        headers: Any = exc.response.headers
+        message = exc.api_message or _body_message(exc.body) or f"HTTP {status} from the API"
+        message = redact(message, secrets)
+        kind = _status_kind(status, error_type, headers.get("x-should-retry"))
+        if kind is not None:
+            return RetryableError(
+                message=message,
+                status=status,
+                error_type=error_type,
+                request_id=request_id,
+                kind=kind,
+                retry_after=retry_after(headers),
+            )
+        hint = _HINTS.get(status)
+        return FatalError(
+            message=f"{message} ({hint})" if hint else message,
+            status=status,
+            error_type=error_type,
+            request_id=request_id,
+        )
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return RetryableError(
+            message="the API sent a response that could not be read",
+            status=exc.status_code,
+            kind="server",
+        )
+    return FatalError(message=redact(f"{type(exc).__name__}: {exc}", secrets))

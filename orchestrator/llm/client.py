@@ -1,0 +1,213 @@
+"""`AnthropicLLM`: the engine's `LLM`, over one `anthropic.AsyncAnthropic` per run.
+
+Invariants:
+- `anthropic` is imported when a client is built, never when this module is imported: the SDK
+  costs seconds of CPU to import and most CLI commands never call the API.
+- The SDK never retries (`max_retries=0`): the engine's dispatcher owns retries, so a storm of
+  429/529 across hundreds of workers is handled once, globally.
+- Every SDK error is translated into `RetryableError`/`FatalError` (see `_errors.py`); the API key
+  never appears in an error, a log line or an `LLMResponse`.
+- Responses are returned as plain JSON dicts. On the non-streaming path the body is decoded with
+  `json.loads` instead of being built into SDK models and dumped again: the SDK's per-call CPU is
+  what bounds throughput with hundreds of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.contracts import LLMResponse
+from orchestrator.errors import RetryableError, UsageError
+from orchestrator.llm._errors import redact, translate_error
+from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
+from orchestrator.llm.usage import usage_from_message
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+    from orchestrator.config import Settings
+
+SIMULATOR_API_KEY = "sk-orchestrate-simulator"
+NO_KEY_MESSAGE = (
+    "no Anthropic API key: set ANTHROPIC_API_KEY,"
+    " or run with --simulate to use the built-in simulator"
+)
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def normalise_message(body: dict[str, Any]) -> dict[str, Any]:
+    """A message body without null fields, at the levels the SDK models define (the message, its
+    usage and its content blocks); tool inputs are left exactly as the model wrote them."""
+    out = _drop_none(body)
+    usage = out.get("usage")
+    if isinstance(usage, dict):
+        out["usage"] = _drop_none(usage)
+    content = out.get("content")
+    if isinstance(content, list):
+        out["content"] = [_drop_none(b) if isinstance(b, dict) else b for b in content]
+    return out
+
+
+def _decode(data: bytes, secrets: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+    except ValueError as exc:  # a truncated or garbled body: worth another try
+        message = redact(f"unreadable response body: {exc}", secrets)
+        raise RetryableError(message=message, kind="server") from None
+    if not isinstance(body, dict):
+        raise RetryableError(message="response body is not a JSON object", kind="server")
+    return normalise_message(body)
+
+
+class _SchemaAdapter:
+    """Rewrites `output_config.format.schema` into the subset the API accepts (the SDK's own
+    `transform_schema`: `additionalProperties: false`, unsupported constraints moved into the
+    description). The worker still validates replies against the original schema, so nothing the
+    user asked for is lost. Cached by the schema's canonical JSON."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, dict[str, Any] | None] = {}
+
+    def __call__(self, schema: dict[str, Any]) -> dict[str, Any]:
+        key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+        if key not in self._cache:
+            from anthropic.lib._parse._transform import transform_schema
+
+            try:
+                self._cache[key] = transform_schema(schema)
+            except (ValueError, TypeError, AttributeError, KeyError):
+                self._cache[key] = None  # a schema it cannot rewrite goes as written
+        return self._cache[key] or schema
+
+
+class AnthropicLLM:
+    """The Messages API for one run. Implements `orchestrator.contracts.LLM`.
+
+    `transport`: "aiohttp" (default; about twice as fast per call) or "httpx". The connection pool
+    is sized to `max_connections`, which should be the run's concurrency.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        max_connections: int = 100,
+        transport: str = "aiohttp",
+        timeout_s: float = 600.0,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        import anthropic
+        import httpx2
+
+        self._secrets = (api_key,)
+        self.base_url = base_url
+        self.transport = transport
+        limits = httpx2.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        timeout = httpx2.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        http_client: httpx2.AsyncClient
+        if transport == "aiohttp":
+            http_client = anthropic.DefaultAioHttpClient(limits=limits, timeout=timeout)
+        else:
+            http_client = anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+        self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=http_client,
+        )
+        self._adapt_schema = _SchemaAdapter()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"AnthropicLLM(base_url={self.base_url!r}, transport={self.transport!r})"
+
+    def _params(self, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        params = dict(request)
+        stream = bool(params.pop("stream", False))
+        output_config = params.get("output_config")
+        if isinstance(output_config, dict):
+            fmt = output_config.get("format")
+            if isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+                fmt = {**fmt, "schema": self._adapt_schema(fmt["schema"])}
+                params["output_config"] = {**output_config, "format": fmt}
+        return params, stream
+
+    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
+        """Send one Messages API request; no retries. Raises `RetryableError` or `FatalError`.
+
+        `request` holds Messages API parameters (and may hold `extra_headers`). A request key
+        `"stream": True` is taken out and means the same as `stream=True`: the request goes
+        through the SDK's streaming helper and the final message is assembled from the events,
+        so the result has the same shape either way.
+        """
+        params, stream_key = self._params(request)
+        started = time.perf_counter()
+        try:
+            if stream or stream_key:
+                async with self._client.messages.stream(**params) as events:
+                    final = await events.get_final_message()
+                    headers: Mapping[str, str] = events.response.headers
+                message = normalise_message(final.model_dump(mode="json", exclude_none=True))
+            else:
+                raw = await self._client.messages.with_raw_response.create(**params)
+                headers = raw.headers
+                message = _decode(await raw.read(), self._secrets)
+        except RetryableError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, secrets=self._secrets) from None
+        latency = time.perf_counter() - started
+        ratelimit = read_ratelimit(headers)
+        return LLMResponse(
+            message=message,
+            usage=usage_from_message(message),
+            request_id=headers.get("request-id"),
+            latency_s=latency,
+            ratelimit=ratelimit if has_ratelimit(ratelimit) else None,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def make_llm(
+    settings: Settings,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    simulate: bool = False,
+    concurrency: int = 50,
+    environ: Mapping[str, str] = os.environ,
+) -> AnthropicLLM:
+    """The run's client from settings and the environment (`ANTHROPIC_API_KEY`,
+    `ANTHROPIC_BASE_URL`). With `simulate=True` it talks to the simulator at `base_url` with a
+    dummy key; without a key otherwise it is a `UsageError` that names both ways out."""
+    if simulate:
+        if not base_url:
+            raise ValueError("simulate=True needs the simulator's base_url")
+        key = api_key or SIMULATOR_API_KEY
+    else:
+        key = api_key or environ.get("ANTHROPIC_API_KEY", "").strip()
+        if not key:
+            raise UsageError(NO_KEY_MESSAGE)
+        base_url = base_url or environ.get("ANTHROPIC_BASE_URL") or None
+    return AnthropicLLM(
+        api_key=key,
+        base_url=base_url,
+        max_connections=max(1, concurrency),
+        transport=settings.engine.transport,
+        timeout_s=settings.engine.timeout,
+    )
