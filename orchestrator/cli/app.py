@@ -1,16 +1,41 @@
 """The typer application and the error boundary: every `OrchestrateError` becomes a message on
-stderr and its exit code; a traceback is shown only with `--debug`."""
+stderr and its exit code (DESIGN.md); a traceback is shown only with `--debug`. The boundary
+lives in the click group, so `typer.testing.CliRunner` sees exactly what a user sees."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        from orchestrator.errors import EXIT_CANCELLED, OrchestrateError, SpecError
+
+        try:
+            return super().invoke(ctx)
+        except OrchestrateError as exc:
+            if _state["debug"]:
+                raise
+            text = str(exc) if isinstance(exc, SpecError) else f"error: {exc}"
+            typer.echo(text, err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("cancelled", err=True)
+            raise typer.Exit(EXIT_CANCELLED) from None
+
 
 app = typer.Typer(
     name="orchestrate",
-    help="Run declarative multi-agent Claude workflows, and inspect their history.",
+    cls=_Group,
+    help=(
+        "Run declarative multi-agent Claude workflows, and inspect their history.\n\n"
+        "Exit codes: 0 succeeded, 1 run failed, 2 bad input (workflow, inputs, flags), "
+        "3 budget exceeded, 130 cancelled."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -19,7 +44,8 @@ app = typer.Typer(
 runs_app = typer.Typer(help="Inspect and manage the history of runs.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agent definitions (agents/*.md).", no_args_is_help=True)
 config_app = typer.Typer(
-    help="Settings: packaged defaults, orchestrate.yaml, environment.", no_args_is_help=True
+    help="Settings: packaged defaults < orchestrate.yaml < ORCHESTRATE_* < flags.",
+    no_args_is_help=True,
 )
 sim_app = typer.Typer(help="The built-in Messages API simulator.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -42,25 +68,4 @@ def debug_enabled() -> bool:
 
 
 def main() -> None:
-    from orchestrator.errors import OrchestrateError
-
-    try:
-        app(standalone_mode=False)
-    except OrchestrateError as exc:
-        if debug_enabled():
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+    sys.exit(app())

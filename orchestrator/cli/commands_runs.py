@@ -1,1 +1,716 @@
-"""Placeholder until this command group lands."""
+"""`orchestrate runs ...`: the history of runs, read from the store.
+
+These commands import neither the SDK nor the engine: only the store, the settings and the ui,
+inside each command, so `orchestrate --help` stays fast. Reads open the store read-only; only
+`rm`, `prune` and `cancel` write. A RUN is a full id, a unique prefix of one, or `last`.
+
+Every `--json` output is a stable contract (keys are only ever added); its shape is written in
+each command's help. Timestamps in JSON are UTC ISO 8601 (`2025-01-31T14:05:09.123456Z`),
+durations are seconds, costs are US dollars with `cost_unknown: true` when some model had no
+price in the configs (the dollars then cover the priced part only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from orchestrator.cli.app import runs_app
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestrator.store import Store
+
+_POLL_S = 0.5
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="The store: a SQLite path or a database URL. Default: the `engine.db` setting "
+        "(env ORCHESTRATE_DB), .orchestrate/state.db.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape in the help above).")]
+RunArg = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or `last`.")
+]
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """The settings a history command needs, loaded once."""
+
+    def __init__(self, db: str | None) -> None:
+        from orchestrator.config import load_settings
+
+        settings = load_settings()
+        self.db = db or settings.engine.db
+        self.stale_after = settings.engine.stale_after
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL or path; None for another database (PostgreSQL...)."""
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///") :]
+        return None if rest in ("", ":memory:") else Path(rest.split("?", 1)[0]).expanduser()
+    if "://" in url:
+        return None
+    return None if url == ":memory:" else Path(url).expanduser()
+
+
+def _no_database(url: str) -> bool:
+    path = _sqlite_file(url)
+    return path is not None and not path.exists()
+
+
+@contextmanager
+def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
+    from orchestrator.errors import UsageError
+    from orchestrator.store import Store
+
+    if _no_database(ctx.db):
+        raise UsageError(f"no runs yet (no database at {ctx.db})")
+    store = Store.open(ctx.db, readonly=readonly)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _resolve(store: Store, ref: str) -> str:
+    from orchestrator.errors import UsageError
+
+    try:
+        return store.resolve_run(ref)
+    except UsageError:
+        raise
+    except (LookupError, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _iso(ts: float | None) -> str | None:
+    from orchestrator.ui._format import iso
+
+    return iso(ts)
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(max(0.0, end - start), 3)
+
+
+def _tokens(rec: Any) -> dict[str, int]:
+    inp = int(getattr(rec, "input_tokens", 0) or 0)
+    out = int(getattr(rec, "output_tokens", 0) or 0)
+    write = int(getattr(rec, "cache_creation_tokens", 0) or 0)
+    read = int(getattr(rec, "cache_read_tokens", 0) or 0)
+    return {
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cache_creation_tokens": write,
+        "cache_read_tokens": read,
+        "tokens": inp + out + write + read,
+    }
+
+
+def _run_dict(store: Store, rec: Any, stale_after: float) -> dict[str, Any]:
+    status = store.run_status(rec, stale_after)
+    if rec.finished_at is not None:
+        end = rec.finished_at
+    elif status == "running":
+        end = time.time()
+    else:  # interrupted: the process died some time after its last heartbeat
+        end = rec.heartbeat_at or rec.started_at
+    return {
+        "id": rec.id,
+        "workflow": rec.workflow_name,
+        "workflow_path": rec.workflow_path,
+        "status": status,
+        "started_at": _iso(rec.started_at),
+        "finished_at": _iso(rec.finished_at),
+        "duration_s": _span(rec.started_at, end),
+        "tasks_total": rec.tasks_total,
+        "tasks_done": rec.tasks_done,
+        "tasks_failed": rec.tasks_failed,
+        **_tokens(rec),
+        "cost_usd": rec.cost_usd,
+        "cost_unknown": bool(rec.cost_unknown),
+        "calls": rec.calls,
+        "retries": rec.retries,
+        "error": rec.error,
+    }
+
+
+def _task_label(step_id: str, index: int | None, iteration: int | None = None) -> str:
+    label = step_id if index is None else f"{step_id}[{index}]"
+    return label if iteration is None else f"{label}#{iteration}"
+
+
+def _task_dict(rec: Any, *, output: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": rec.id,
+        "step": rec.step_id,
+        "index": rec.index,
+        "iteration": rec.iteration,
+        "label": _task_label(rec.step_id, rec.index, rec.iteration),
+        "key": rec.key,
+        "status": rec.status,
+        "agent": rec.agent,
+        "model": rec.model,
+        "attempts": rec.attempts,
+        "turns": rec.turns,
+        **_tokens(rec),
+        "cost_usd": rec.cost_usd,
+        "cost_unknown": rec.cost_usd is None and rec.status != "pending",
+        "started_at": _iso(rec.started_at),
+        "finished_at": _iso(rec.finished_at),
+        "duration_s": _span(rec.started_at, rec.finished_at),
+        "error": rec.error,
+    }
+    if output:
+        data["output"] = rec.output
+    return data
+
+
+# --- runs list ---------------------------------------------------------------------------------
+
+
+@runs_app.command("list")
+def list_runs(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only runs in this status: running, interrupted, succeeded, failed, "
+            "cancelled, budget_exceeded.",
+        ),
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", help="Only runs of this workflow (its name).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N runs.")] = 20,
+    json_: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """List runs, newest first.
+
+    --json prints an array of {id, workflow, workflow_path, status, started_at, finished_at,
+    duration_s, tasks_total, tasks_done, tasks_failed, input_tokens, output_tokens,
+    cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown, calls, retries,
+    error}. No database yet: an empty list.
+    """
+    ctx = _Ctx(db)
+    if _no_database(ctx.db):
+        if json_:
+            _print_json([])
+        else:
+            typer.echo("no runs yet")
+        return
+    with _store(ctx) as store:
+        records = store.list_runs(
+            status=status, workflow=workflow, limit=limit, stale_after_s=ctx.stale_after
+        )
+        rows = [_run_dict(store, rec, ctx.stale_after) for rec in records]
+    if json_:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no runs yet" if status is None and workflow is None else "no matching runs")
+        return
+    from orchestrator.ui.tables import runs_table
+
+    _console().print(runs_table(rows))
+
+
+# --- runs show ---------------------------------------------------------------------------------
+
+
+def _step_dict(rec: Any) -> dict[str, Any]:
+    ratio = rec.cache_hit_ratio
+    return {
+        "id": rec.step_id,
+        "kind": rec.kind,
+        "status": rec.status,
+        "iteration": rec.iteration,
+        "tasks_total": rec.tasks_total,
+        "tasks_succeeded": rec.tasks_done,
+        "tasks_failed": rec.tasks_failed,
+        "tasks_skipped": rec.tasks_skipped,
+        "calls": rec.calls,
+        **_tokens(rec),
+        "cost_usd": rec.cost_usd,
+        "cost_unknown": rec.cost_usd is None,
+        "duration_s": None if rec.duration_s is None else round(rec.duration_s, 3),
+        "cache_hit_ratio": None if ratio is None else round(ratio, 4),
+    }
+
+
+def _errors(steps: list[Any], failed_tasks: list[Any]) -> list[dict[str, Any]]:
+    """Failed tasks with their error, then failed steps whose error no task explains."""
+    errors: list[dict[str, Any]] = []
+    with_task = set()
+    for task in failed_tasks:
+        with_task.add(task.step_id)
+        errors.append(
+            {
+                "step": task.step_id,
+                "task": task.id,
+                "label": _task_label(task.step_id, task.index, task.iteration),
+                "error": task.error,
+            }
+        )
+    for step in steps:
+        if step.status == "failed" and step.error and step.step_id not in with_task:
+            label = step.step_id if step.iteration is None else f"{step.step_id}#{step.iteration}"
+            errors.append({"step": step.step_id, "task": None, "label": label, "error": step.error})
+    return errors
+
+
+@runs_app.command("show")
+def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
+    """Show one run: workflow, inputs, status, timings, a table per step, outputs, errors, totals.
+
+    --json prints {id, workflow, workflow_path, status, started_at, finished_at, duration_s,
+    inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total, tasks_succeeded,
+    tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_tokens,
+    calls, cache_read_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
+    errors: [{step, task, label, error}], totals: {input_tokens,
+    output_tokens, cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown,
+    calls, retries, tasks_total, tasks_done, tasks_failed}}.
+    """
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        rec = store.get_run(run_id)
+        assert rec is not None
+        base = _run_dict(store, rec, ctx.stale_after)
+        steps = [_step_dict(s) for s in store.step_summaries(run_id)]
+        failed = store.list_tasks(run_id, status="failed")
+        errors = _errors(store.step_records(run_id), failed)
+    totals_keys = (
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+        "tokens",
+        "cost_usd",
+        "cost_unknown",
+        "calls",
+        "retries",
+        "tasks_total",
+        "tasks_done",
+        "tasks_failed",
+    )
+    detail: dict[str, Any] = {
+        **{k: v for k, v in base.items() if k not in totals_keys},
+        "inputs": rec.inputs,
+        "outputs": rec.outputs,
+        "steps": steps,
+        "errors": errors,
+        "totals": {k: base[k] for k in totals_keys},
+    }
+    if json_:
+        _print_json(detail)
+        return
+    from orchestrator.ui.tables import run_detail
+
+    _console().print(run_detail(detail))
+
+
+# --- runs tasks --------------------------------------------------------------------------------
+
+
+@runs_app.command("tasks")
+def tasks(
+    run: RunArg,
+    step: Annotated[str | None, typer.Option("--step", help="Only this step's tasks.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="Only tasks in this status (pending, running, succeeded, failed...)."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """List a run's tasks (one per worker).
+
+    --json prints an array of {id, step, index, iteration, label, key, status, agent, model,
+    attempts, turns, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+    tokens, cost_usd, cost_unknown, started_at, finished_at, duration_s, error, output}.
+    """
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        rows = [_task_dict(t) for t in store.list_tasks(run_id, step=step, status=status)]
+    if json_:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no matching tasks")
+        return
+    from orchestrator.ui.tables import tasks_table
+
+    _console().print(tasks_table(rows))
+
+
+# --- runs transcript ---------------------------------------------------------------------------
+
+
+def _call_dict(call: Any) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "attempt": call.attempt,
+        "model": call.model,
+        "status": call.status,
+        "error": call.error,
+        "http_status": getattr(call, "http_status", None),
+        "request_id": call.request_id,
+        "latency_s": call.latency_s,
+        "request": call.request,
+        "response": call.response,
+        "usage": {
+            "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens,
+            "cache_creation_input_tokens": call.cache_creation_tokens,
+            "cache_read_input_tokens": call.cache_read_tokens,
+        },
+        "cost_usd": call.cost_usd,
+    }
+
+
+@runs_app.command("transcript")
+def transcript(
+    run: RunArg,
+    task: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASK",
+            help="A task id or unique prefix, a step id (a single-task step), or `step[index]`.",
+        ),
+    ],
+    json_: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """One worker's isolated conversation, rebuilt from its calls: system prompt, user prompt,
+    each assistant turn with its tool calls and their results, the final output, usage.
+
+    --json prints {task: {...as in `runs tasks`, plus system, prompt}, system, prompt, tools,
+    output_schema, turns: [{call_id, attempt, status, error, model, request_id, latency_s,
+    stop_reason, usage, cost_usd, text, tool_calls: [{id, name, input, server, result,
+    is_error}], server_results, followups}], output, usage, cost_usd, cost_unknown, calls: [the
+    raw calls: {id, attempt, model, status, error, http_status, request_id, latency_s, request,
+    response, usage, cost_usd}]}.
+    """
+    from orchestrator.errors import UsageError
+    from orchestrator.ui.transcript import build_transcript, render_transcript
+
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        try:
+            rec = store.resolve_task(run_id, task)
+        except UsageError:
+            raise
+        except (LookupError, ValueError) as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
+        calls = [_call_dict(c) for c in store.task_calls(rec.id)]
+    info = {**_task_dict(rec), "system": rec.system, "prompt": rec.prompt}
+    result = build_transcript(calls, task=info)
+    if json_:
+        _print_json({**result, "calls": calls})
+        return
+    _console().print(render_transcript(result))
+
+
+# --- runs logs ---------------------------------------------------------------------------------
+
+
+def _event_json(run_id: str, rec: Any) -> dict[str, Any]:
+    return {"seq": rec.seq, **rec.as_event_dict()}
+
+
+class _LogPrinter:
+    """Text lines for `runs logs`: the notable events as in plain progress, plus the routine ones
+    (task starts, calls, tools, state) in short; heartbeats are left out."""
+
+    def __init__(self, run_id: str) -> None:
+        from orchestrator.ui._tally import RunTally
+
+        self.run_id = run_id
+        self.tally = RunTally()
+
+    def line(self, rec: Any) -> str | None:
+        from orchestrator.events import event_from_dict
+        from orchestrator.ui._format import timestamp
+        from orchestrator.ui.progress import describe_verbose
+
+        data = rec.as_event_dict()
+        if rec.type == "call_finished":
+            data.setdefault("request", {})  # the bodies live in `calls`, not in the event log
+        try:
+            event = event_from_dict(data)
+        except (KeyError, TypeError):
+            return f"{timestamp(rec.ts)}  {rec.type}"
+        text = describe_verbose(event, self.tally)
+        self.tally.apply(event)
+        return None if text is None else f"{timestamp(rec.ts)}  {text}"
+
+
+@runs_app.command("logs")
+def logs(
+    run: RunArg,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new events until the run is no longer running."
+        ),
+    ] = False,
+    json_: JsonOpt = False,
+    db: DbOpt = None,
+    poll: Annotated[float, typer.Option("--poll", hidden=True, min=0.01)] = _POLL_S,
+) -> None:
+    """A run's event stream, oldest first. With --follow, wait for new events of a run another
+    process executes, until it finishes (or its heartbeat goes stale: interrupted).
+
+    --json prints one JSON object per line (JSON Lines): {seq, type, ts, run_id, ...the event's
+    fields as `orchestrate run --json` prints them}.
+    """
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        printer = _LogPrinter(run_id)
+        after = 0
+
+        def drain() -> int:
+            nonlocal after
+            records = store.events(run_id, after_seq=after)
+            for rec in records:
+                after = max(after, rec.seq)
+                if json_:
+                    sys.stdout.write(json.dumps(_event_json(run_id, rec), default=str) + "\n")
+                else:
+                    text = printer.line(rec)
+                    if text is not None:
+                        sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            return len(records)
+
+        drain()
+        while follow:
+            rec = store.get_run(run_id)
+            if rec is None or store.run_status(rec, ctx.stale_after) != "running":
+                drain()  # the last events, written before the status changed
+                break
+            if not drain():
+                time.sleep(poll)
+
+
+# --- runs cost ---------------------------------------------------------------------------------
+
+
+def _cost_dict(row: Any) -> dict[str, Any]:
+    return {
+        "step": row.step_id,
+        "model": row.model,
+        "calls": row.calls,
+        **_tokens(row),
+        "cost_usd": row.cost_usd,
+        "cost_unknown": row.cost_usd is None,
+    }
+
+
+@runs_app.command("cost")
+def cost(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
+    """Tokens and dollars per step and model.
+
+    --json prints {run, rows: [{step, model, calls, input_tokens, output_tokens,
+    cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown}], totals: {calls,
+    input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, tokens, cost_usd,
+    cost_unknown}}.
+    """
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        rows = [_cost_dict(r) for r in store.cost_breakdown(run_id)]
+    totals: dict[str, Any] = {
+        key: sum(r[key] for r in rows)
+        for key in (
+            "calls",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+            "tokens",
+        )
+    }
+    totals["cost_usd"] = round(sum(r["cost_usd"] or 0.0 for r in rows), 10)
+    totals["cost_unknown"] = any(r["cost_unknown"] for r in rows)
+    if json_:
+        _print_json({"run": run_id, "rows": rows, "totals": totals})
+        return
+    from orchestrator.ui.tables import cost_table
+
+    _console().print(cost_table(rows, totals))
+
+
+# --- runs export -------------------------------------------------------------------------------
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    jsonl = "jsonl"
+
+
+@runs_app.command("export")
+def export(
+    run: RunArg,
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", help="One JSON document, or JSON Lines.")
+    ] = ExportFormat.jsonl,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Export everything the store holds about a run: the run, its steps, tasks, calls (full
+    requests and responses), events and shared state.
+
+    jsonl: one object per line, {table, row}, table by table (runs, steps, tasks, calls, events,
+    state), JSON columns decoded; json: the same objects in one array.
+    """
+    ctx = _Ctx(db)
+    with _store(ctx) as store:
+        run_id = _resolve(store, run)
+        stream = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            if format_ is ExportFormat.jsonl:
+                for item in store.export_run(run_id):
+                    stream.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+            else:
+                stream.write("[")
+                for n, item in enumerate(store.export_run(run_id)):
+                    stream.write(",\n" if n else "\n")
+                    stream.write(json.dumps(item, ensure_ascii=False, default=str))
+                stream.write("\n]\n")
+        finally:
+            if output:
+                stream.close()
+            else:
+                stream.flush()
+    if output:
+        typer.echo(f"exported run {run_id} to {output}", err=True)
+
+
+# --- runs rm / prune / cancel ------------------------------------------------------------------
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@runs_app.command("rm")
+def rm(
+    run: RunArg,
+    yes: YesOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even a run that is still running.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Delete a run and everything recorded about it (asks first unless --yes)."""
+    from orchestrator.errors import UsageError
+
+    ctx = _Ctx(db)
+    with _store(ctx, readonly=False) as store:
+        run_id = _resolve(store, run)
+        rec = store.get_run(run_id)
+        assert rec is not None
+        status = store.run_status(rec, ctx.stale_after)
+        if status == "running" and not force:
+            raise UsageError(
+                f"run {run_id} is still running; cancel it first "
+                f"(orchestrate runs cancel {run_id}) or use --force"
+            )
+        if not yes and not typer.confirm(
+            f"Delete run {run_id} ({rec.workflow_name}, {status})?", default=False
+        ):
+            typer.echo("nothing deleted")
+            raise typer.Exit(1)
+        store.delete_run(run_id)
+    typer.echo(f"deleted run {run_id}")
+
+
+@runs_app.command("prune")
+def prune(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", metavar="DURATION", help="Age of the runs to delete: 30d, 12h, 90m."
+        ),
+    ],
+    yes: YesOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Delete the runs that finished longer ago than --older-than (asks unless --yes). Running and
+    interrupted runs are kept: resume or `runs rm` them."""
+    from orchestrator.config import parse_duration
+    from orchestrator.errors import UsageError
+
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    ctx = _Ctx(db)
+    if _no_database(ctx.db):
+        typer.echo("no runs yet")
+        return
+    if not yes and not typer.confirm(
+        f"Delete every run that finished more than {older_than} ago?", default=False
+    ):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
+    with _store(ctx, readonly=False) as store:
+        count = store.prune(older_than_s=seconds)
+    typer.echo(f"deleted {count} run{'s' if count != 1 else ''}")
+
+
+@runs_app.command("cancel")
+def cancel(run: RunArg, db: DbOpt = None) -> None:
+    """Ask a run that another process executes to stop gracefully: in-flight workers finish
+    their current call, nothing new starts, and the run ends `cancelled` (resumable)."""
+    from orchestrator.errors import UsageError
+
+    ctx = _Ctx(db)
+    with _store(ctx, readonly=False) as store:
+        run_id = _resolve(store, run)
+        rec = store.get_run(run_id)
+        assert rec is not None
+        status = store.run_status(rec, ctx.stale_after)
+        if status != "running":
+            raise UsageError(f"run {run_id} is not running (it is {status})")
+        store.request_cancel(run_id)
+    typer.echo(f"cancel requested for run {run_id}; it stops at its next checkpoint")

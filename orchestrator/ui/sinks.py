@@ -1,0 +1,149 @@
+"""Machine-readable sinks: `--json` event lines on a stream, and the per-run structlog file.
+
+Both write every event as one JSON object per line. Events never carry an API key (the llm
+boundary strips them); `_scrub_request` still drops any header-like key that could hold one, so a
+mistake upstream cannot leak a secret into a log a person shares.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+from orchestrator import events as ev
+
+_SECRET_KEYS = frozenset({"api_key", "x-api-key", "authorization", "anthropic-api-key"})
+_FLUSH_EVERY_S = 0.2
+# Event types that are worth a flush of their own: a script tailing `--json` sees them at once.
+_FLUSH_NOW = frozenset(
+    {
+        ev.RunStarted.type,
+        ev.RunFinished.type,
+        ev.StepStarted.type,
+        ev.StepFinished.type,
+        ev.CancelRequested.type,
+        ev.Warning.type,
+    }
+)
+
+
+def _scrub_request(request: dict[str, Any]) -> dict[str, Any]:
+    if not any(_is_secret_holder(k) for k in request):
+        return request
+    clean = {k: v for k, v in request.items() if k.lower() not in _SECRET_KEYS}
+    for key in ("headers", "extra_headers"):
+        headers = clean.get(key)
+        if isinstance(headers, dict):
+            clean[key] = {k: v for k, v in headers.items() if str(k).lower() not in _SECRET_KEYS}
+    return clean
+
+
+def _is_secret_holder(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or lowered in ("headers", "extra_headers")
+
+
+def event_dict(event: ev.Event, *, bodies: bool = True) -> dict[str, Any]:
+    """`event.to_dict()`, scrubbed; without request/response bodies when `bodies` is False.
+
+    (The workflow snapshot of `run_started` counts as a body: it is the whole YAML file.)"""
+    data = event.to_dict()
+    if isinstance(event, ev.CallFinished):
+        if bodies:
+            data["request"] = _scrub_request(event.request)
+        else:
+            del data["request"]
+            del data["response"]
+    elif isinstance(event, ev.RunStarted) and not bodies:
+        del data["workflow_snapshot"]
+    return data
+
+
+class JsonEventsSink:
+    """`orchestrate run --json`: every event as one JSON line (`event.to_dict()`), bodies included.
+
+    Flushed at run/step boundaries and at least every 0.2 s, not after every call event."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._last_flush = time.monotonic()
+
+    def __call__(self, event: ev.Event) -> None:
+        self._stream.write(json.dumps(event_dict(event), default=str, ensure_ascii=False) + "\n")
+        now = time.monotonic()
+        if event.type in _FLUSH_NOW or now - self._last_flush >= _FLUSH_EVERY_S:
+            self._stream.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+_ERROR_STATUSES = frozenset({"failed", "budget_exceeded", "fatal_error"})
+_WARNING_TYPES = frozenset(
+    {ev.Warning.type, ev.CallRetried.type, ev.TaskRetried.type, ev.RateLimited.type}
+)
+
+
+def _level(event: ev.Event) -> int:
+    if event.type in _WARNING_TYPES:
+        return logging.WARNING
+    if event.type == ev.Heartbeat.type:
+        return logging.DEBUG
+    status = getattr(event, "status", None)
+    if status in _ERROR_STATUSES:
+        return logging.ERROR
+    if status in ("retryable_error", "cancelled"):
+        return logging.WARNING
+    return logging.INFO
+
+
+class RunLog:
+    """A structlog JSON-lines file for one run: `.orchestrate/logs/<run>.jsonl`.
+
+    Each event is one line at its level (warnings and retries at warning, failures at error,
+    heartbeats at debug and so dropped), without request/response bodies; those are in the store.
+    """
+
+    def __init__(self, path: Path, *, level: int = logging.INFO) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+        self._logger: Any = structlog.wrap_logger(
+            structlog.WriteLogger(self._file),
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(default=str, ensure_ascii=False),
+            ],
+            cache_logger_on_first_use=True,
+        )
+        self._bound: dict[str, Any] = {}
+
+    def __call__(self, event: ev.Event) -> None:
+        if self._file.closed:
+            return
+        if not self._bound:
+            self._logger = self._logger.bind(run_id=event.run_id)
+            self._bound["run_id"] = event.run_id
+        data = event_dict(event, bodies=False)
+        del data["type"], data["run_id"]
+        self._logger.log(_level(event), event.type, **data)
+        if isinstance(event, ev.RunFinished):
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+
+def make_run_log(path: Path, *, level: int = logging.INFO) -> RunLog:
+    """The per-run log sink; call `close()` when the run ends."""
+    return RunLog(path, level=level)
