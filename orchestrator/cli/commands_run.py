@@ -1,1 +1,484 @@
-"""Placeholder until this command group lands."""
+"""`orchestrate run` and `orchestrate resume`: assemble the real store, client, simulator and
+sinks, hand them to the engine, and map its outcome to an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from orchestrator.cli.app import app
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+    from orchestrator.engine import ResumeState, RunOutcome
+    from orchestrator.spec import Workflow
+    from orchestrator.store import Store
+
+_SIM = "Simulator"
+_LIMITS = "Limits"
+_OUT = "Output"
+
+
+@dataclass
+class _Options:
+    simulate: bool
+    sim_latency: str | None
+    sim_faults: str | None
+    sim_script: Path | None
+    sim_seed: int
+    concurrency: int | None
+    max_cost_usd: float | None
+    max_tokens: int | None
+    output: Path | None
+    json: bool
+    quiet: bool
+
+
+def _settings(config: Path | None, db: str | None) -> Settings:
+    from orchestrator.config import load_settings
+
+    overrides: dict[str, Any] = {}
+    if db:
+        overrides["engine"] = {"db": db}
+    return load_settings(config, overrides=overrides)
+
+
+def _parse_inputs(pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
+    import yaml
+
+    from orchestrator.errors import UsageError
+
+    raw: dict[str, Any] = {}
+    if inputs_file is not None:
+        try:
+            data = yaml.safe_load(inputs_file.read_text("utf-8"))
+        except OSError as exc:
+            raise UsageError(f"--inputs {inputs_file}: cannot read: {exc.strerror}") from None
+        except yaml.YAMLError:
+            raise UsageError(f"--inputs {inputs_file}: not valid JSON or YAML") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"--inputs {inputs_file}: must hold a mapping of input names")
+        raw.update(data)
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--input {pair!r}: expected NAME=VALUE, e.g. --input question=why")
+        raw[name.strip()] = value
+    return raw
+
+
+def _private_dir(path: Path) -> Path:
+    from orchestrator.errors import UsageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise UsageError(f"cannot create {path}: {exc.strerror}") from None
+    return path
+
+
+def _workspace(settings: Settings, workflow: Workflow, run_id: str) -> Path:
+    if workflow.workspace:
+        target = Path(workflow.workspace)
+        if not target.is_absolute():
+            target = workflow.path.parent / target
+        return _private_dir(target.resolve())
+    return _private_dir(Path(settings.engine.runs_dir).resolve() / run_id / "workspace")
+
+
+def _console_sinks(
+    opts: _Options, workflow: Workflow, run_id: str, settings: Settings
+) -> tuple[list[Any], list[Any]]:
+    """(sinks, closers) for the terminal and the per-run JSON log."""
+    from orchestrator import ui
+
+    sinks: list[Any] = []
+    closers: list[Any] = []
+    log_dir = _private_dir(Path(settings.engine.logs_dir))
+    log = ui.make_run_log(log_dir / f"{run_id}.jsonl")
+    sinks.append(log)
+    closers.append(log.close)
+    if opts.json:
+        sinks.append(ui.JsonEventsSink(sys.stdout))
+    elif not opts.quiet:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            display = ui.ProgressDisplay(Console(stderr=True), workflow_name=workflow.name)
+            display.start()
+            sinks.append(display)
+            closers.append(display.stop)
+        else:
+            sinks.append(ui.PlainProgress(sys.stderr))
+    return sinks, closers
+
+
+async def _execute(
+    settings: Settings,
+    workflow: Workflow,
+    inputs: dict[str, Any],
+    run_id: str,
+    workspace: Path,
+    opts: _Options,
+    store: Store,
+    resume: ResumeState | None,
+) -> RunOutcome:
+    import signal
+
+    import anyio
+
+    from orchestrator.engine import Engine, RunRequest
+    from orchestrator.llm import make_llm
+
+    sim = None
+    if opts.simulate:
+        from orchestrator.sim import SimConfig, SimServer, load_rules
+
+        config = SimConfig(seed=opts.sim_seed)
+        try:
+            if opts.sim_latency:
+                config.latency_s = SimConfig.parse_latency(opts.sim_latency)
+            if opts.sim_faults:
+                config.faults = SimConfig.parse_faults(opts.sim_faults)
+            if opts.sim_script:
+                config.rules = load_rules(opts.sim_script)
+        except ValueError as exc:
+            from orchestrator.errors import UsageError
+
+            raise UsageError(f"simulator: {exc}") from None
+        sim = SimServer(config)
+        sim.start()
+    concurrency = opts.concurrency or workflow.limits.concurrency or settings.engine.concurrency
+    llm = make_llm(
+        settings,
+        simulate=opts.simulate,
+        base_url=sim.base_url if sim else None,
+        concurrency=concurrency,
+    )
+    sinks, closers = _console_sinks(opts, workflow, run_id, settings)
+    try:
+        async with store.writer() as writer:
+            all_sinks = [writer.send, *sinks]
+
+            def emit(event: Any) -> None:
+                for sink in all_sinks:
+                    sink(event)
+
+            async def should_cancel(rid: str) -> bool:
+                return await anyio.to_thread.run_sync(store.cancel_requested, rid)
+
+            engine = Engine(settings=settings, llm=llm, emit=emit, should_cancel=should_cancel)
+            request = RunRequest(
+                workflow=workflow,
+                inputs=inputs,
+                workspace=workspace,
+                run_id=run_id,
+                resume=resume,
+                concurrency=opts.concurrency,
+                max_cost_usd=opts.max_cost_usd,
+                max_tokens=opts.max_tokens,
+            )
+
+            async def on_signals(scope: anyio.CancelScope) -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    count = 0
+                    async for signum in signals:
+                        count += 1
+                        if count > 1:
+                            os._exit(130)  # a second signal: leave at once
+                        name = signal.Signals(signum).name
+                        print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
+                        engine.cancel(name)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(on_signals, tg.cancel_scope)
+                outcome = await engine.run(request)
+                tg.cancel_scope.cancel()
+    finally:
+        for close in closers:
+            close()
+        await llm.aclose()
+        if sim is not None:
+            sim.stop()
+    return outcome
+
+
+def _report(outcome: RunOutcome, opts: _Options) -> None:
+    if opts.output is not None:
+        opts.output.write_text(json.dumps(outcome.outputs, indent=2, ensure_ascii=False) + "\n")
+    if opts.json:
+        final = {
+            "type": "result",
+            "run_id": outcome.run_id,
+            "status": outcome.status,
+            "outputs": outcome.outputs,
+            "error": outcome.error,
+        }
+        print(json.dumps(final, ensure_ascii=False, default=str))
+    else:
+        if outcome.error:
+            print(f"{outcome.status}: {outcome.error}", file=sys.stderr)
+        elif not opts.quiet:
+            print(f"{outcome.status}: run {outcome.run_id}", file=sys.stderr)
+        if outcome.outputs is not None:
+            for name, value in outcome.outputs.items():
+                text = value if isinstance(value, str) else json.dumps(value, indent=2)
+                if len(outcome.outputs) > 1 or not opts.quiet:
+                    print(f"== {name} ==")
+                print(text)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _start(
+    settings: Settings,
+    workflow: Workflow,
+    inputs: dict[str, Any],
+    run_id: str,
+    workspace: Path,
+    opts: _Options,
+    resume: ResumeState | None,
+    store: Store,
+) -> None:
+    import anyio
+
+    if opts.json:
+        print(json.dumps({"type": "run", "run_id": run_id}), flush=True)
+    else:
+        print(f"run {run_id}", file=sys.stderr, flush=True)
+    outcome = anyio.run(
+        _execute, settings, workflow, inputs, run_id, workspace, opts, store, resume
+    )
+    store.close()
+    _report(outcome, opts)
+
+
+SimulateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--simulate",
+        help="Use the built-in Messages API simulator on 127.0.0.1 instead of the real API.",
+        rich_help_panel=_SIM,
+    ),
+]
+SimLatencyOpt = Annotated[
+    str | None,
+    typer.Option("--sim-latency", help="Simulated latency, e.g. 200ms.", rich_help_panel=_SIM),
+]
+SimFaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sim-faults",
+        help="Injected faults, e.g. 429=0.05,529=0.02,500=0.01,disconnect=0.01.",
+        rich_help_panel=_SIM,
+    ),
+]
+SimScriptOpt = Annotated[
+    Path | None,
+    typer.Option("--sim-script", help="Rules file scripting exact replies.", rich_help_panel=_SIM),
+]
+SimSeedOpt = Annotated[
+    int, typer.Option("--sim-seed", help="Simulator seed.", rich_help_panel=_SIM)
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="State store: a path or URL (default .orchestrate/state.db)."),
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file.")]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, help="Workers in flight.", rich_help_panel=_LIMITS),
+]
+MaxCostOpt = Annotated[
+    float | None,
+    typer.Option("--max-cost-usd", min=0, help="Dollar budget.", rich_help_panel=_LIMITS),
+]
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option("--max-tokens", min=1, help="Token budget.", rich_help_panel=_LIMITS),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the outputs as JSON here.", rich_help_panel=_OUT),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print events as JSON lines on stdout; the last line is the result.",
+        rich_help_panel=_OUT,
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the outputs.", rich_help_panel=_OUT)
+]
+
+
+@app.command()
+def run(
+    workflow_file: Annotated[Path, typer.Argument(help="The workflow YAML file.")],
+    input_: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="An input as NAME=VALUE (repeatable)."),
+    ] = None,
+    inputs_file: Annotated[
+        Path | None, typer.Option("--inputs", help="A JSON or YAML file of inputs.")
+    ] = None,
+    simulate: SimulateOpt = False,
+    sim_latency: SimLatencyOpt = None,
+    sim_faults: SimFaultsOpt = None,
+    sim_script: SimScriptOpt = None,
+    sim_seed: SimSeedOpt = 0,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_cost_usd: MaxCostOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    output: OutputOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a workflow. The run id is printed first, the outputs last.
+
+    Uses the real API with ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL if set), or the built-in
+    simulator with --simulate. Every call, token and output is recorded in the state store;
+    an interrupted run continues with `orchestrate resume RUN`.
+    """
+    from orchestrator.ids import new_id
+    from orchestrator.spec import load_workflow
+    from orchestrator.store import Store
+
+    settings = _settings(config, db)
+    workflow = load_workflow(workflow_file, settings=settings)
+    inputs = workflow.coerce_inputs(_parse_inputs(input_ or [], inputs_file))
+    opts = _Options(
+        simulate,
+        sim_latency,
+        sim_faults,
+        sim_script,
+        sim_seed,
+        concurrency,
+        max_cost_usd,
+        max_tokens,
+        output,
+        json_,
+        quiet,
+    )
+    if not simulate:
+        from orchestrator.errors import UsageError
+
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            raise UsageError(
+                "no Anthropic API key: set ANTHROPIC_API_KEY, "
+                "or run with --simulate to use the built-in simulator"
+            )
+    store = Store.open(settings.engine.db)
+    run_id = new_id()
+    workspace = _workspace(settings, workflow, run_id)
+    _start(settings, workflow, inputs, run_id, workspace, opts, None, store)
+
+
+@app.command()
+def resume(
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run id, a unique prefix, or 'last'.")
+    ],
+    use_current: Annotated[
+        bool,
+        typer.Option(
+            "--use-current", help="Run the workflow file as it is now, even if it changed."
+        ),
+    ] = False,
+    simulate: SimulateOpt = False,
+    sim_latency: SimLatencyOpt = None,
+    sim_faults: SimFaultsOpt = None,
+    sim_script: SimScriptOpt = None,
+    sim_seed: SimSeedOpt = 0,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_cost_usd: MaxCostOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    output: OutputOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Continue a cancelled, failed, interrupted or over-budget run.
+
+    Every task that succeeded keeps its output and is not called again; the rest run, and the
+    history is appended to the same run. The workflow is the snapshot stored with the run; if the
+    file on disk changed since, resume refuses unless --use-current.
+    """
+    from orchestrator.engine import PriorTask, ResumeState
+    from orchestrator.errors import UsageError
+    from orchestrator.spec import load_workflow
+    from orchestrator.store import Store
+
+    settings = _settings(config, db)
+    store = Store.open(settings.engine.db)
+    run_id = store.resolve_run(run_ref)
+    record = store.get_run(run_id)
+    assert record is not None
+    status = store.run_status(record, settings.engine.stale_after)
+    if status == "succeeded":
+        print(f"run {run_id} already succeeded: nothing to resume", file=sys.stderr)
+        raise typer.Exit(0)
+    if status == "running":
+        raise UsageError(
+            f"run {run_id} is still running (process {record.pid}, heartbeat fresh); "
+            f"cancel it first with `orchestrate runs cancel {run_id[:10]}`"
+        )
+    path = Path(record.workflow_path)
+    on_disk = path.read_text("utf-8") if path.exists() else None
+    if use_current:
+        if on_disk is None:
+            raise UsageError(f"--use-current: {path} no longer exists")
+        workflow = load_workflow(path, settings=settings)
+    else:
+        if on_disk is not None and on_disk != record.workflow_snapshot:
+            raise UsageError(
+                f"{path} changed since run {run_id[:10]} started; restore it, or pass "
+                "--use-current to resume with the file as it is now"
+            )
+        workflow = load_workflow(path, text=record.workflow_snapshot, settings=settings)
+    if not simulate and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise UsageError(
+            "no Anthropic API key: set ANTHROPIC_API_KEY, "
+            "or resume with --simulate to use the built-in simulator"
+        )
+    prior = {
+        key: PriorTask(output=task.output, cost_usd=task.cost_usd)
+        for key, task in store.succeeded_tasks(run_id).items()
+    }
+    state = ResumeState(
+        tasks=prior,
+        state=store.state_items(run_id),
+        spent_usd=record.cost_usd or 0.0,
+        spent_tokens=(
+            record.input_tokens
+            + record.output_tokens
+            + record.cache_creation_tokens
+            + record.cache_read_tokens
+        ),
+    )
+    opts = _Options(
+        simulate,
+        sim_latency,
+        sim_faults,
+        sim_script,
+        sim_seed,
+        concurrency,
+        max_cost_usd,
+        max_tokens,
+        output,
+        json_,
+        quiet,
+    )
+    workspace = _private_dir(Path(record.workspace))
+    _start(settings, workflow, dict(record.inputs or {}), run_id, workspace, opts, state, store)

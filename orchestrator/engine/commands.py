@@ -1,0 +1,94 @@
+"""`run:` steps: a shell command in the run's workspace, through anyio (never blocking the loop)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.errors import TaskFailed
+
+_SECRET_PREFIXES = ("ANTHROPIC_",)
+
+
+@dataclass
+class CommandResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment without API keys: a command step never sees them."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_SECRET_PREFIXES) and not k.endswith("_API_KEY")
+    }
+    env.update(extra or {})
+    return env
+
+
+async def run_command(
+    command: str, *, cwd: Path, timeout_s: float | None, env: dict[str, str] | None = None
+) -> CommandResult:
+    process = await anyio.open_process(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=command_env(env),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stdout = bytearray()
+    stderr = bytearray()
+
+    async def pump(stream: Any, sink: bytearray) -> None:
+        async for chunk in stream:
+            sink.extend(chunk)
+
+    try:
+        with anyio.fail_after(timeout_s):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump, process.stdout, stdout)
+                tg.start_soon(pump, process.stderr, stderr)
+            code = await process.wait()
+    except TimeoutError:
+        _kill_group(process.pid)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        raise TaskFailed(f"command timed out after {timeout_s:g}s: {command}") from None
+    except BaseException:
+        _kill_group(process.pid)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        raise
+    return CommandResult(
+        stdout=stdout.decode("utf-8", "replace"),
+        stderr=stderr.decode("utf-8", "replace"),
+        exit_code=code,
+    )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def parse_output(result: CommandResult, mode: Any) -> Any:
+    if mode == "json":
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise TaskFailed(
+                f"`output: json` but stdout is not JSON ({exc.msg} at line {exc.lineno}): "
+                f"{result.stdout[:200]!r}"
+            ) from None
+    return result.stdout

@@ -1,0 +1,284 @@
+"""The dispatcher: the one place a Messages API call is sent from.
+
+Workers call `Dispatcher.call(spec, request)`; the dispatcher waits for the overload gate, the
+model's rate limits and the adaptive concurrency window, reserves budget, sends through the `LLM`,
+and on a retryable error backs off (honouring `retry-after` on 429, exponential with full jitter
+otherwise) until the retry horizon, measured in elapsed time, runs out. Every attempt becomes a
+`CallFinished` event and every wait a `CallRetried` event, so the history shows all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from orchestrator.config import Settings
+from orchestrator.contracts import LLM, Emit, LLMResponse, TaskSpec, Usage
+from orchestrator.engine.backpressure import (
+    AdaptiveConcurrency,
+    Clock,
+    ModelLimiter,
+    OverloadGate,
+    Sleep,
+    full_jitter,
+)
+from orchestrator.engine.budget import Budget
+from orchestrator.errors import FatalError, RetryableError
+from orchestrator.events import CallFinished, CallRetried, RateLimited
+from orchestrator.events import Warning as WarningEvent
+from orchestrator.ids import new_id
+
+_CHARS_PER_TOKEN = 4
+
+
+def estimate_input_tokens(request: dict[str, Any]) -> int:
+    """A cheap upper-ish estimate (~4 characters a token) of a request's input tokens."""
+    size = len(json.dumps(request.get("messages", ()), default=str))
+    system = request.get("system")
+    if system:
+        size += len(system) if isinstance(system, str) else len(json.dumps(system, default=str))
+    tools = request.get("tools")
+    if tools:
+        size += len(json.dumps(tools, default=str))
+    return size // _CHARS_PER_TOKEN + 1
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        llm: LLM,
+        settings: Settings,
+        emit: Emit,
+        run_id: str,
+        concurrency: int,
+        budget: Budget,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+        rand: Callable[[], float] = random.random,
+        batch: bool = False,
+    ) -> None:
+        self.llm = llm
+        self.settings = settings
+        self.emit = emit
+        self.run_id = run_id
+        self.budget = budget
+        self.window = AdaptiveConcurrency(concurrency)
+        self.gate = OverloadGate(
+            cluster=settings.retry.overload_cluster,
+            pause_s=settings.retry.overload_pause,
+            clock=clock,
+        )
+        self._limiters: dict[str, ModelLimiter] = {}
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        self._unpriced: set[str] = set()
+        self.rate_limit_wait_s = 0.0
+        self.calls = 0
+        self.retries = 0
+
+    def _limiter(self, model: str) -> ModelLimiter:
+        limiter = self._limiters.get(model)
+        if limiter is None:
+            info = self.settings.model_info(model)
+            limits = (
+                info.rate_limits
+                if info
+                else self.settings.models.catalog.get(self.settings.resolve_model(None), None)
+            )
+            from orchestrator.config import RateLimits
+
+            rl = limits if isinstance(limits, RateLimits) else RateLimits()
+            limiter = self._limiters[model] = ModelLimiter.from_limits(rl, self._clock)
+        return limiter
+
+    def _cost(self, model: str, usage: Usage) -> float | None:
+        cost = self.settings.cost_usd(model, usage)
+        if cost is None and model not in self._unpriced:
+            self._unpriced.add(model)
+            self.emit(
+                WarningEvent(
+                    run_id=self.run_id,
+                    message=(
+                        f"model '{model}' has no price in configs: its cost is unknown "
+                        "(add it under models.catalog in orchestrate.yaml)"
+                    ),
+                )
+            )
+        return cost
+
+    def _worst_case_cost(self, model: str, input_tokens: int, max_tokens: int) -> float:
+        price = self.settings.price(model)
+        if price is None:
+            return 0.0
+        return (input_tokens * price.input + max_tokens * price.output) / 1_000_000
+
+    async def call(self, spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
+        model = request.get("model") or spec.model
+        max_tokens = int(request.get("max_tokens") or spec.max_tokens)
+        stream = bool(request.pop("stream", False))
+        limiter = self._limiter(model)
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            pause = self.gate.remaining()
+            if pause > 0:
+                self.rate_limit_wait_s += pause
+                await self._sleep(pause)
+            estimate = estimate_input_tokens(request)
+            reservation = self.budget.reserve(
+                self._worst_case_cost(model, estimate, max_tokens), estimate + max_tokens
+            )
+            settled = False
+            try:
+                waited = await limiter.acquire(estimate, max_tokens, self._sleep)
+                self.rate_limit_wait_s += waited
+                async with self.window.limiter:
+                    sent = self._clock()
+                    try:
+                        response = await self.llm.create(dict(request), stream=stream)
+                    except RetryableError as exc:
+                        latency = self._clock() - sent
+                        limiter.settle(estimate, max_tokens, 0, 0)
+                        self.budget.settle(reservation, 0.0, 0)
+                        settled = True
+                        self._record_failure(spec, request, model, attempt, exc, latency, True)
+                        wait = self._backoff(exc, attempt, started, model)
+                        if wait is None:
+                            raise
+                        self.retries += 1
+                        self.emit(
+                            CallRetried(
+                                run_id=self.run_id,
+                                task_id=spec.task_id,
+                                step_id=spec.step_id,
+                                attempt=attempt,
+                                kind=exc.kind,
+                                error=str(exc),
+                                wait_s=round(wait, 3),
+                                http_status=exc.status,
+                            )
+                        )
+                        # Sleep outside the window so other workers keep their slots.
+                    except FatalError as exc:
+                        latency = self._clock() - sent
+                        limiter.settle(estimate, max_tokens, 0, 0)
+                        self.budget.settle(reservation, 0.0, 0)
+                        settled = True
+                        self._record_failure(spec, request, model, attempt, exc, latency, False)
+                        raise
+                    else:
+                        latency = self._clock() - sent
+                        usage = response.usage
+                        limiter.settle(
+                            estimate,
+                            max_tokens,
+                            usage.input_tokens
+                            + usage.cache_creation_input_tokens
+                            + usage.cache_read_input_tokens,
+                            usage.output_tokens,
+                        )
+                        limiter.calibrate(response.ratelimit)
+                        cost = self._cost(model, usage)
+                        self.budget.settle(reservation, cost, usage.total_tokens)
+                        settled = True
+                        response.cost_usd = cost
+                        self.calls += 1
+                        if self.window.on_success():
+                            pass
+                        self.emit(
+                            CallFinished(
+                                run_id=self.run_id,
+                                call_id=new_id(),
+                                task_id=spec.task_id,
+                                step_id=spec.step_id,
+                                model=model,
+                                attempt=attempt,
+                                request=request,
+                                response=response.message,
+                                request_id=response.request_id,
+                                latency_s=round(response.latency_s or latency, 4),
+                                usage=usage.to_dict(),
+                                cost_usd=cost,
+                            )
+                        )
+                        return response
+            finally:
+                if not settled:  # cancelled while waiting or in flight
+                    limiter.settle(estimate, max_tokens, 0, 0)
+                    self.budget.settle(reservation, 0.0, 0)
+            await self._sleep(wait)
+
+    def _record_failure(
+        self,
+        spec: TaskSpec,
+        request: dict[str, Any],
+        model: str,
+        attempt: int,
+        exc: RetryableError | FatalError,
+        latency: float,
+        retryable: bool,
+    ) -> None:
+        self.emit(
+            CallFinished(
+                run_id=self.run_id,
+                call_id=new_id(),
+                task_id=spec.task_id,
+                step_id=spec.step_id,
+                model=model,
+                attempt=attempt,
+                request=request,
+                status="retryable_error" if retryable else "fatal_error",
+                error=str(exc),
+                http_status=exc.status,
+                request_id=exc.request_id,
+                latency_s=round(latency, 4),
+                cost_usd=0.0,
+            )
+        )
+
+    def _backoff(
+        self, exc: RetryableError, attempt: int, started: float, model: str
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None once the horizon is spent."""
+        retry = self.settings.retry
+        elapsed = self._clock() - started
+        if elapsed >= retry.horizon:
+            return None
+        jitter = full_jitter(attempt, retry.base_delay, retry.max_delay, self._rand)
+        if exc.kind == "rate_limit":
+            if self.window.on_rate_limited():
+                self.emit(
+                    RateLimited(
+                        run_id=self.run_id,
+                        model=model,
+                        concurrency=self.window.current,
+                        reason=f"429 from the API: concurrency lowered to {self.window.current}",
+                    )
+                )
+            wait = (exc.retry_after if exc.retry_after is not None else jitter) + jitter * 0.1
+        else:
+            if exc.kind in ("overloaded", "server"):
+                pause = self.gate.record_overload()
+                if pause:
+                    self.emit(
+                        RateLimited(
+                            run_id=self.run_id,
+                            model=model,
+                            concurrency=self.window.current,
+                            pause_s=pause,
+                            reason=f"{self.gate.cluster} overload errors within "
+                            f"{self.gate.window_s:.0f}s: every worker pauses {pause:.1f}s",
+                        )
+                    )
+            wait = max(jitter, self.gate.remaining())
+        wait = min(wait, max(0.0, retry.horizon - elapsed))
+        self.rate_limit_wait_s += wait
+        return wait

@@ -1,0 +1,100 @@
+"""Backpressure and budgets, with a fake clock: no sleeping, no wall-clock assertions."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.engine.backpressure import (
+    AdaptiveConcurrency,
+    OverloadGate,
+    TokenBucket,
+    full_jitter,
+)
+from orchestrator.engine.budget import Budget
+from orchestrator.errors import BudgetExceeded
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_refills_per_minute() -> None:
+    clock = Clock()
+    bucket = TokenBucket(60, clock)
+    bucket.take(60)
+    assert bucket.wait_time(30) == pytest.approx(30.0)
+    clock.now = 30
+    assert bucket.wait_time(30) == 0.0
+
+
+def test_token_bucket_recalibrates_from_headers() -> None:
+    bucket = TokenBucket(1000, Clock())
+    bucket.recalibrate(limit=50, remaining=10)
+    assert bucket.capacity == 50
+    assert bucket.wait_time(10) == 0.0
+    assert bucket.wait_time(11) > 0
+
+
+def test_adaptive_concurrency_halves_and_recovers_slowly() -> None:
+    window = AdaptiveConcurrency(16)
+    assert window.on_rate_limited()
+    assert window.current == 8
+    window.on_rate_limited()
+    assert window.current == 4
+    for _ in range(3):
+        window.on_success()
+    assert window.current == 4  # not yet a full window of successes
+    window.on_success()
+    assert window.current == 5
+    for _ in range(1000):
+        window.on_success()
+    assert window.current == 16  # never above the run's concurrency
+
+
+def test_overload_gate_opens_one_shared_pause_when_errors_cluster() -> None:
+    clock = Clock()
+    gate = OverloadGate(cluster=3, pause_s=10, clock=clock)
+    assert gate.record_overload() == 0
+    clock.now = 1
+    assert gate.record_overload() == 0
+    clock.now = 2
+    assert gate.record_overload() == 10
+    assert gate.remaining() == pytest.approx(10)
+    clock.now = 20
+    assert gate.remaining() == 0
+
+
+def test_overload_gate_ignores_spread_out_errors() -> None:
+    clock = Clock()
+    gate = OverloadGate(cluster=3, pause_s=10, clock=clock, window_s=5)
+    for t in (0, 6, 12, 18):
+        clock.now = t
+        assert gate.record_overload() == 0
+
+
+def test_full_jitter_is_bounded_by_cap() -> None:
+    assert full_jitter(1, 1.0, 60, lambda: 1.0) == 1.0
+    assert full_jitter(4, 1.0, 60, lambda: 1.0) == 8.0
+    assert full_jitter(30, 1.0, 60, lambda: 1.0) == 60
+    assert full_jitter(3, 1.0, 60, lambda: 0.0) == 0.0
+
+
+def test_budget_counts_reservations_and_stops_for_good() -> None:
+    budget = Budget(max_cost_usd=1.0)
+    first = budget.reserve(0.6, 100)
+    with pytest.raises(BudgetExceeded, match="max_cost_usd"):
+        budget.reserve(0.6, 100)  # 0.6 reserved + 0.6 > 1.0
+    budget.settle(first, 0.1, 50)
+    assert budget.spent_usd == pytest.approx(0.1)
+    with pytest.raises(BudgetExceeded):
+        budget.reserve(0.01, 1)  # once reached, no new calls
+
+
+def test_token_budget() -> None:
+    budget = Budget(max_tokens=1000, spent_tokens=900)
+    with pytest.raises(BudgetExceeded, match="--max-tokens"):
+        budget.reserve(0.0, 200)
