@@ -1,0 +1,283 @@
+"""The workflow language as data: what the loader builds and the engine reads.
+
+These models are built by `loader.load_workflow` after it has validated the YAML by hand (so every
+error carries a line and a column); they are not meant to be validated from raw dicts. Templates
+are compiled once, here, and `Step.deps` already holds the step's same-scope dependencies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.errors import Diagnostic, UsageError
+from orchestrator.spec.templates import Template
+
+__all__ = [
+    "AgentDef",
+    "Defaults",
+    "InputSpec",
+    "Limits",
+    "LoopSpec",
+    "Step",
+    "StepKind",
+    "Workflow",
+]
+
+StepKind = Literal["agent", "merge", "run", "loop", "workflow"]
+InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
+MergeKind = Literal["concat", "flatten", "object", "unique", "vote"]
+_MISSING: Any = object()
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class InputSpec(_Model):
+    type: InputType = "string"
+    description: str | None = None
+    default: Any = None
+    has_default: bool = False
+    enum: list[Any] | None = None
+
+    @property
+    def required(self) -> bool:
+        return not self.has_default
+
+    def coerce(self, name: str, value: Any) -> Any:
+        """A raw value (a string from `--input k=v`, or a native value) -> the declared type."""
+        out = _coerce(self.type, value)
+        if out is _MISSING:
+            shown = value if not isinstance(value, str) else repr(value)
+            raise UsageError(f"input '{name}': expected {self.type}, got {shown}")
+        if self.enum is not None and out not in self.enum:
+            choices = ", ".join(json.dumps(choice) for choice in self.enum)
+            raise UsageError(f"input '{name}': {json.dumps(out)} is not one of {choices}")
+        return out
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    if kind == "string":
+        return value if isinstance(value, str) else _MISSING
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        return _MISSING
+    if kind == "integer":
+        if isinstance(value, bool):
+            return _MISSING
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                return _MISSING
+        return _MISSING
+    if kind == "number":
+        if isinstance(value, bool):
+            return _MISSING
+        if isinstance(value, int | float):
+            return value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                return _MISSING
+            return int(number) if number.is_integer() and "." not in value else number
+        return _MISSING
+    wanted: type = list if kind == "array" else dict
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return _MISSING
+    return value if isinstance(value, wanted) else _MISSING
+
+
+class Defaults(_Model):
+    """Defaults for every agent step; None means "use the settings"."""
+
+    model: str | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None  # seconds
+    retries: int | None = None
+    max_turns: int | None = None
+
+
+class Limits(_Model):
+    concurrency: int | None = None
+    max_workers: int | None = None
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+
+class AgentDef(_Model):
+    """An agent: a Claude Code subagent file (`agents/NAME.md`) or an inline `agents:` entry.
+
+    `tools` None means the definition does not restrict tools; the engine grants none unless the
+    step names them. `model` None means inherit (the step's or the workflow's default)."""
+
+    name: str
+    description: str | None = None
+    model: str | None = None
+    tools: list[str] | None = None
+    max_tokens: int | None = None
+    system: str = ""
+    extra: dict[str, Any] = Field(default_factory=dict)
+    path: Path | None = None
+
+
+class LoopSpec(_Model):
+    steps: list[Step]
+    until: Template | None = None
+    max_iterations: int
+
+
+class Step(_Model):
+    """One step. `kind` is derived from its keys; fields of other kinds stay at their defaults."""
+
+    id: str
+    kind: StepKind
+    description: str | None = None
+    needs: list[str] = Field(default_factory=list)
+    when: Template | None = None
+    deps: frozenset[str] = frozenset()
+    # fan-out
+    for_each: Template | None = None
+    as_: str = "item"
+    concurrency: int | None = None
+    on_item_error: Literal["fail", "skip"] = "fail"
+    timeout: float | None = None
+    retries: int | None = None
+    # agent
+    prompt: Template | None = None
+    agent: str | None = None
+    system: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    tools: list[str | dict[str, str]] = Field(default_factory=list)
+    output: Literal["text", "json"] | dict[str, Any] | None = None
+    max_turns: int | None = None
+    context: Template | None = None
+    batch: bool = False
+    # merge
+    merge: MergeKind | None = None
+    from_: str | None = None
+    by: str | None = None
+    separator: str = "\n\n"
+    # run
+    run: Template | None = None
+    allow_failure: bool = False
+    # loop
+    loop: LoopSpec | None = None
+    # workflow
+    workflow: str | None = None
+    inputs: dict[str, Template] = Field(default_factory=dict)
+    sub: Workflow | None = None
+    # where it was written
+    line: int = 0
+    col: int = 0
+
+    @property
+    def is_fan_out(self) -> bool:
+        return self.for_each is not None
+
+    def templates(self) -> list[Template]:
+        """Every template of this step itself (not of a loop body)."""
+        found = [self.when, self.for_each, self.prompt, self.context, self.run]
+        found.extend(self.inputs.values())
+        if self.loop is not None:
+            found.append(self.loop.until)
+        return [t for t in found if t is not None]
+
+
+class Workflow(_Model):
+    version: int = 1
+    name: str
+    description: str | None = None
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    limits: Limits = Field(default_factory=Limits)
+    env: list[str] = Field(default_factory=list)
+    agents: dict[str, AgentDef] = Field(default_factory=dict)
+    resolved_agents: dict[str, AgentDef] = Field(default_factory=dict)
+    steps: list[Step] = Field(default_factory=list)
+    outputs: dict[str, Template] = Field(default_factory=dict)
+    workspace: str | None = None
+    path: Path = Path("workflow.yaml")
+    source_text: str = ""
+    warnings: list[Diagnostic] = Field(default_factory=list)
+
+    def step(self, id: str) -> Step:  # noqa: A002 - the language calls it `id`
+        """A top-level step by id, or a nested one by path (`polish.draft`)."""
+        steps = self.steps
+        found: Step | None = None
+        for part in id.split("."):
+            found = next((s for s in steps if s.id == part), None)
+            if found is None:
+                raise KeyError(id)
+            steps = found.loop.steps if found.loop is not None else []
+        assert found is not None
+        return found
+
+    def iter_steps(self) -> list[tuple[str, Step]]:
+        """Every step with its path, loop bodies included, in file order."""
+        out: list[tuple[str, Step]] = []
+
+        def walk(steps: list[Step], prefix: str) -> None:
+            for s in steps:
+                out.append((prefix + s.id, s))
+                if s.loop is not None:
+                    walk(s.loop.steps, f"{prefix}{s.id}.")
+
+        walk(self.steps, "")
+        return out
+
+    def resolve_agent(self, name: str) -> AgentDef:
+        """An agent named by a step (resolved at load: inline `agents:` first, then files)."""
+        agent = self.resolved_agents.get(name) or self.agents.get(name)
+        if agent is None:
+            raise UsageError(f"unknown agent '{name}'")
+        return agent
+
+    def coerce_inputs(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Type-check and convert run inputs, apply defaults. Raises `UsageError` naming the
+        input on an unknown, missing or mistyped one."""
+        from difflib import get_close_matches
+
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            spec = self.inputs.get(name)
+            if spec is None:
+                close = get_close_matches(name, list(self.inputs), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                known = ", ".join(self.inputs) or "none"
+                raise UsageError(
+                    f"unknown input '{name}'{hint}; workflow '{self.name}' takes: {known}"
+                )
+            out[name] = spec.coerce(name, value)
+        for name, spec in self.inputs.items():
+            if name in out:
+                continue
+            if spec.has_default:
+                out[name] = copy.deepcopy(spec.default)
+            else:
+                raise UsageError(f"missing required input '{name}' (pass --input {name}=...)")
+        return out
+
+
+LoopSpec.model_rebuild()
+Step.model_rebuild()
+Workflow.model_rebuild()

@@ -1,0 +1,312 @@
+"""Sandboxed Jinja2 expressions, compiled once when a workflow loads.
+
+Invariants: templates run in `ImmutableSandboxedEnvironment` with strict undefined names, so a
+template can neither reach Python internals (`''.__class__`) nor mutate the context it reads; every
+failure while rendering surfaces as `TemplateError` with a message a person can act on. A value that
+is exactly one `{{ expr }}` renders to the expression's native value (list, dict, number, bool).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from orchestrator.errors import OrchestrateError
+
+__all__ = ["Template", "TemplateError", "compile_template", "compile_value"]
+
+_SINGLE_EXPR = re.compile(r"^\s*\{\{-?(.*)-?\}\}\s*$", re.DOTALL)
+
+
+class TemplateError(OrchestrateError):
+    """A template failed to compile or render. `lineno` is the line inside the template (1-based)
+    for syntax errors."""
+
+    def __init__(self, message: str, *, lineno: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lineno = lineno
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+
+def _make_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+    # Prompts are not HTML: `tojson` must not escape `<` and `&`.
+    env.filters["tojson"] = _tojson
+    env.filters["fromjson"] = json.loads
+    return env
+
+
+ENV = _make_env()
+GLOBAL_NAMES = frozenset(ENV.globals)
+
+
+def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
+    yield node
+    for child in node.iter_child_nodes():
+        yield from _walk(child)
+
+
+def _static_attr(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return str(node.attr)
+    if (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.arg, nodes.Const)
+        and isinstance(node.arg.value, str)
+    ):
+        return node.arg.value
+    return None
+
+
+def _names_under(ast: nodes.Node, root: str) -> frozenset[str]:
+    found: set[str] = set()
+    for node in _walk(ast):
+        if isinstance(node, nodes.Getattr | nodes.Getitem):
+            target = node.node
+            if isinstance(target, nodes.Name) and target.name == root:
+                attr = _static_attr(node)
+                if attr is not None:
+                    found.add(attr)
+    return frozenset(found)
+
+
+def _raise_if_undefined(value: Any) -> None:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, dict):
+        for item in value.values():
+            _raise_if_undefined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _raise_if_undefined(item)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, SecurityError):
+        return f"refused by the sandbox: {exc}"
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined value: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Template:
+    """One compiled expression or text template, or a literal value holding templates.
+
+    `references`: the step ids the template reads as `steps.<id>` (or `steps['id']`);
+    `input_references`/`env_references`: the `inputs.<name>`/`env.<NAME>` it reads;
+    `variables`: the top-level names it needs from the context; `private_attributes`: attributes
+    starting with `_` (always refused).
+    """
+
+    __slots__ = (
+        "_expr",
+        "_literal",
+        "_template",
+        "env_references",
+        "input_references",
+        "private_attributes",
+        "references",
+        "source",
+        "variables",
+    )
+
+    source: str
+    references: frozenset[str]
+    input_references: frozenset[str]
+    env_references: frozenset[str]
+    variables: frozenset[str]
+    private_attributes: frozenset[str]
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._literal: Any = None
+        self._expr: Any = None
+        self._template: jinja2.Template | None = None
+        try:
+            ast = ENV.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template syntax error: {exc.message}", lineno=exc.lineno
+            ) from None
+        self.references = _names_under(ast, "steps")
+        self.input_references = _names_under(ast, "inputs")
+        self.env_references = _names_under(ast, "env")
+        self.variables = frozenset(meta.find_undeclared_variables(ast)) - GLOBAL_NAMES
+        self.private_attributes = frozenset(
+            attr
+            for node in _walk(ast)
+            if (attr := _static_attr(node)) is not None and attr.startswith("_")
+        )
+        match = _SINGLE_EXPR.match(source)
+        if match and _is_single_output(ast):
+            try:
+                self._expr = ENV.compile_expression(match.group(1), undefined_to_none=False)
+            except jinja2.TemplateSyntaxError:
+                self._expr = None
+        if self._expr is None:
+            try:
+                self._template = ENV.from_string(ast)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(
+                    f"template syntax error: {exc.message}", lineno=exc.lineno
+                ) from None
+
+    @classmethod
+    def literal(cls, value: Any) -> Template:
+        """A YAML value that is not a string (a list, a number...): strings inside it that
+        contain `{{`/`{%` are templates, the rest renders to itself."""
+        self = cls.__new__(cls)
+        self.source = json.dumps(value, ensure_ascii=False, default=str)
+        self._expr = None
+        self._template = None
+        refs: set[str] = set()
+        ins: set[str] = set()
+        envs: set[str] = set()
+        names: set[str] = set()
+        private: set[str] = set()
+
+        def build(node: Any) -> Any:
+            if isinstance(node, str) and ("{{" in node or "{%" in node):
+                inner = Template(node)
+                refs.update(inner.references)
+                ins.update(inner.input_references)
+                envs.update(inner.env_references)
+                names.update(inner.variables)
+                private.update(inner.private_attributes)
+                return inner
+            if isinstance(node, dict):
+                return {key: build(item) for key, item in node.items()}
+            if isinstance(node, list):
+                return [build(item) for item in node]
+            return node
+
+        self._literal = build(value)
+        self.references = frozenset(refs)
+        self.input_references = frozenset(ins)
+        self.env_references = frozenset(envs)
+        self.variables = frozenset(names)
+        self.private_attributes = frozenset(private)
+        return self
+
+    @property
+    def is_native(self) -> bool:
+        """True when rendering gives a native value rather than a string."""
+        return self._expr is not None or self._template is None
+
+    def render(self, context: dict[str, Any]) -> Any:
+        """Render: the native value of a single `{{ expr }}` or a literal, else a string."""
+        try:
+            if self._template is not None:
+                return self._template.render(context)
+            if self._expr is not None:
+                value = self._expr(**context)
+                _raise_if_undefined(value)
+                return value
+            return _render_literal(self._literal, context)
+        except TemplateError:
+            raise
+        except Exception as exc:
+            raise TemplateError(f"in {_short(self.source)}: {_describe(exc)}") from None
+
+    def render_str(self, context: dict[str, Any]) -> str:
+        value = self.render(context)
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        if isinstance(value, dict | list):
+            return _tojson(value)
+        return str(value)
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Template) and other.source == self.source
+
+    def __hash__(self) -> int:
+        return hash(self.source)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._template is None and self._expr is None:
+            return (Template.literal, (_unbuild(self._literal),))
+        return (Template, (self.source,))
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source_type: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            compile_value,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda t: _unbuild(t._literal) if t.is_native and t._expr is None else t.source
+            ),
+        )
+
+
+def _is_single_output(ast: nodes.Template) -> bool:
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return False
+    exprs = [
+        n
+        for n in ast.body[0].nodes
+        if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
+    ]
+    return len(exprs) == 1 and not isinstance(exprs[0], nodes.TemplateData)
+
+
+def _render_literal(node: Any, context: dict[str, Any]) -> Any:
+    if isinstance(node, Template):
+        return node.render(context)
+    if isinstance(node, dict):
+        return {key: _render_literal(item, context) for key, item in node.items()}
+    if isinstance(node, list):
+        return [_render_literal(item, context) for item in node]
+    return copy.deepcopy(node)
+
+
+def _unbuild(node: Any) -> Any:
+    if isinstance(node, Template):
+        return node.source
+    if isinstance(node, dict):
+        return {key: _unbuild(item) for key, item in node.items()}
+    if isinstance(node, list):
+        return [_unbuild(item) for item in node]
+    return node
+
+
+def _short(source: str) -> str:
+    text = " ".join(source.split())
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def compile_template(source: str) -> Template:
+    """Compile a template string. Raises `TemplateError` (with `lineno`) on a syntax error."""
+    return Template(source)
+
+
+def compile_value(value: Any) -> Template:
+    """A YAML value -> Template: strings compile as templates, other values as literals."""
+    if isinstance(value, Template):
+        return value
+    if isinstance(value, str):
+        return Template(value)
+    return Template.literal(value)
