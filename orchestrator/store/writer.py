@@ -1,0 +1,199 @@
+"""The single writer: one background task per process turns the event stream into rows.
+
+`send` only appends to an in-memory buffer (never awaits, never blocks, unbounded), so the engine
+never waits on SQLite. The writer task wakes on the first event, waits up to `max_delay_s` (or
+until `max_batch` events are buffered, or someone calls `flush`), then commits up to `max_batch`
+events in ONE transaction on a worker thread, holding one connection for its lifetime.
+
+Invariants:
+- events are committed in the order they were sent, each exactly once;
+- `flush()` returns once every event sent before the call is committed;
+- leaving the context commits everything still buffered, even when the surrounding scope is
+  being cancelled (the final flush runs shielded) -- a SIGINT never loses the tail of a run;
+- if a commit fails, the error propagates out of the `async with` (cancelling its body) instead
+  of silently dropping events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+from sqlalchemy import Connection
+
+from orchestrator.events import Event
+from orchestrator.store._plan import BatchPlan, TaskIndex
+
+if TYPE_CHECKING:
+    from orchestrator.store.store import Store
+
+
+class StoreWriter:
+    """Async context manager; see the module docstring. Obtain one with `Store.writer()`."""
+
+    def __init__(self, store: Store, *, max_batch: int = 1000, max_delay_s: float = 0.05) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store = store
+        self._max_batch = max_batch
+        self._max_delay_s = max_delay_s
+        self._buffer: deque[Event] = deque()
+        self._index = TaskIndex()
+        self._conn: Connection | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+        self._tg: TaskGroup | None = None
+        self._sent = 0
+        self._committed = 0  # written by the worker thread only
+        self._urgent = False
+        self._closing = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._wake: anyio.Event | None = None
+        self._full: anyio.Event | None = None
+        self._progress: anyio.Event | None = None
+        self.commits = 0
+        """Transactions committed so far (what batching saves is events sent / commits)."""
+
+    @property
+    def events_written(self) -> int:
+        return self._committed
+
+    @property
+    def pending(self) -> int:
+        """Events sent but not committed yet."""
+        return self._sent - self._committed
+
+    # --- the engine's side ----------------------------------------------------------------------
+
+    def send(self, event: Event) -> None:
+        """Queue an event for the store. Never blocks; call it from the event loop's thread."""
+        if self._closed:
+            raise RuntimeError("the store writer is closed; events sent now would be lost")
+        self._buffer.append(event)
+        self._sent += 1
+        wake = self._wake
+        if wake is not None and not wake.is_set():
+            wake.set()
+        if len(self._buffer) >= self._max_batch:
+            full = self._full
+            if full is not None and not full.is_set():
+                full.set()
+
+    async def flush(self) -> None:
+        """Return once every event sent before this call is committed."""
+        target = self._sent
+        while self._committed < target:
+            if self._error is not None:
+                raise RuntimeError("the store writer failed") from self._error
+            if self._tg is None or self._progress is None:
+                raise RuntimeError("the store writer is not running")
+            progress = self._progress
+            self._urgent = True
+            self._poke()
+            await progress.wait()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> StoreWriter:
+        if self._tg is not None or self._closed:
+            raise RuntimeError("a StoreWriter can be entered once")
+        self._store._check_writable()
+        self._wake = anyio.Event()
+        self._full = anyio.Event()
+        self._progress = anyio.Event()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._run, name="orchestrate-store-writer")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        self._closing = True
+        self._poke()
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    if self._error is None and self._buffer:
+                        await anyio.to_thread.run_sync(self._commit, None, limiter=self._limiter)
+                finally:
+                    self._closed = True
+                    await anyio.to_thread.run_sync(self._close_connection, limiter=self._limiter)
+                    self._release_waiters()
+
+    # --- the background task --------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        for ev in (self._wake, self._full):
+            if ev is not None and not ev.is_set():
+                ev.set()
+
+    def _release_waiters(self) -> None:
+        assert self._progress is not None
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._buffer:
+                if self._closing:
+                    return
+                assert self._wake is not None
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            if not (self._urgent or self._closing) and len(self._buffer) < self._max_batch:
+                assert self._full is not None
+                with anyio.move_on_after(self._max_delay_s):
+                    await self._full.wait()
+            self._full = anyio.Event()
+            self._urgent = False
+            await anyio.to_thread.run_sync(self._commit, self._max_batch, limiter=self._limiter)
+            self._release_waiters()
+
+    # --- the worker thread ------------------------------------------------------------------------
+
+    def _commit(self, limit: int | None) -> None:
+        """Commit up to `limit` buffered events (all if None), `max_batch` per transaction."""
+        try:
+            while self._buffer:
+                n = len(self._buffer)
+                if limit is not None:
+                    n = min(n, limit)
+                n = min(n, self._max_batch)
+                batch = [self._buffer.popleft() for _ in range(n)]
+                self._write(batch)
+                self._committed += n
+                if limit is not None:
+                    return
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    def _write(self, batch: list[Event]) -> None:
+        if self._conn is None:
+            self._conn = self._store._writer_connection()
+        conn = self._conn
+        with conn.begin():
+            plan = BatchPlan(conn, self._index)
+            for event in batch:
+                plan.add(event)
+            plan.execute(conn)
+        self.commits += 1
+        for run_id in plan.finished_runs:
+            self._index.forget(run_id)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
