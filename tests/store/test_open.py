@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,29 +109,47 @@ def test_a_directory_even_root_cannot_write_is_a_usage_error() -> None:
         Store.open("/proc/orchestrate-test/state.db")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+@contextlib.contextmanager
+def read_only_dir(path: Path, prepare: Any = None) -> Iterator[Path]:
+    """A directory nobody may write to: chmod for a user; a read-only mount for root,
+    whom permissions do not stop."""
+    path.mkdir()
+    if prepare is not None:
+        prepare(path)
+    if os.geteuid() != 0:
+        for child in path.iterdir():
+            child.chmod(0o400)
+        path.chmod(0o500)
+        try:
+            yield path
+        finally:
+            path.chmod(0o700)
+        return
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
 def test_read_only_directory_is_a_usage_error(tmp_path: Path) -> None:
-    ro_dir = tmp_path / "ro"
-    ro_dir.mkdir()
-    ro_dir.chmod(0o500)
-    try:
-        with pytest.raises(UsageError, match=str(ro_dir / "state.db")):
-            Store.open(str(ro_dir / "state.db"))
-    finally:
-        ro_dir.chmod(0o700)
+    with (
+        read_only_dir(tmp_path / "ro") as ro_dir,
+        pytest.raises(UsageError, match=str(ro_dir / "state.db")),
+    ):
+        Store.open(str(ro_dir / "state.db"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_existing_database_in_a_read_only_directory(tmp_path: Path) -> None:
-    ro_dir = tmp_path / "ro"
-    Store.open(str(ro_dir / "state.db")).close()  # closed cleanly: no -wal/-shm left
-    ro_dir.chmod(0o500)
-    (ro_dir / "state.db").chmod(0o400)
-    try:
-        with pytest.raises(UsageError, match="cannot open the state database"):
-            Store.open(str(ro_dir / "state.db"))
-    finally:
-        ro_dir.chmod(0o700)
+    def prepare(path: Path) -> None:
+        Store.open(str(path / "state.db")).close()  # closed cleanly: no -wal/-shm left
+
+    with (
+        read_only_dir(tmp_path / "ro", prepare) as ro_dir,
+        pytest.raises(UsageError, match="cannot open the state database"),
+    ):
+        Store.open(str(ro_dir / "state.db"))
 
 
 def test_no_api_key_reaches_the_database(
