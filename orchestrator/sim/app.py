@@ -396,6 +396,8 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
         abort = fault == "disconnect"
         if abort:
             entry.fault = "disconnect"
+        else:
+            entry.usage = dict(message["usage"])
         if entry.stream:
             return SimResponse(
                 200,

@@ -27,6 +27,7 @@ class LoggedRequest:
     request_id: str | None = None
     stream: bool = False
     latency_s: float = 0.0  # simulated delay applied before answering
+    usage: dict[str, Any] | None = None  # the usage the reply reported (None: no full reply)
 
 
 @dataclass

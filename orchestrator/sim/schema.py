@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 _WORDS = (
@@ -20,6 +21,9 @@ _WORDS = (
 )
 _MAX_DEPTH = 6
 _MAX_NODES = 2000  # past this many values, generate only what is required (no blow-up)
+
+
+_DESCRIBED = re.compile(r"\b(minItems|maxItems):\s*(\d+)")
 
 
 class SchemaGenerator:
@@ -142,6 +146,15 @@ class SchemaGenerator:
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
         lo = schema.get("minItems")
         hi = schema.get("maxItems")
+        # The SDK moves constraints the API does not enforce into the description
+        # ("{maxItems: 7, minItems: 7}"); a model reads them there, and so does the simulator.
+        description = schema.get("description")
+        if isinstance(description, str):
+            for key, found in _DESCRIBED.findall(description):
+                if key == "minItems" and lo is None:
+                    lo = int(found)
+                elif key == "maxItems" and hi is None:
+                    hi = int(found)
         lo = lo if isinstance(lo, int) else 0
         hi = hi if isinstance(hi, int) else None
         n = lo if depth >= _MAX_DEPTH else max(self.list_len, lo)

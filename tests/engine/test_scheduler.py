@@ -405,9 +405,8 @@ async def test_tokens_recorded_equal_what_the_api_reported(make_harness: Any) ->
     outcome = await h.run(fanout(4))
     assert outcome.status == "succeeded"
     reported = 0
-    for entry in h.sim.log.entries:
-        if entry.status == 200 and entry.response is not None:
-            usage = entry.response["usage"]
-            reported += usage["input_tokens"] + usage["output_tokens"]
+    for entry in h.sim.log.find(status=200):
+        assert entry.usage is not None
+        reported += entry.usage["input_tokens"] + entry.usage["output_tokens"]
     recorded = sum(c.usage["input_tokens"] + c.usage["output_tokens"] for c in h.of(CallFinished))
     assert reported and recorded == reported

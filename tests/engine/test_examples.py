@@ -1,0 +1,27 @@
+"""Every example in workflows/ runs to success on the simulator, through the real SDK path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.events import StepFinished, TaskFinished
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "workflows").glob("*.yaml"))
+
+
+def test_there_is_an_example_per_pattern() -> None:
+    assert len(EXAMPLES) >= 7
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+async def test_example_runs_on_the_simulator(path: Path, make_harness: Any) -> None:
+    h = make_harness()
+    outcome = await h.run(path)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.outputs is not None
+    assert all(value not in (None, "") for value in outcome.outputs.values())
+    assert h.of(TaskFinished), "the workflow did some work"
+    assert all(e.status in ("succeeded", "skipped") for e in h.of(StepFinished))
