@@ -192,7 +192,15 @@ class Dispatcher:
                         response.cost_usd = cost
                         self.calls += 1
                         if self.window.on_success():
-                            pass
+                            self.emit(
+                                RateLimited(
+                                    run_id=self.run_id,
+                                    model=model,
+                                    concurrency=self.window.current,
+                                    reason=f"recovering: concurrency back up to "
+                                    f"{self.window.current}",
+                                )
+                            )
                         self.emit(
                             CallFinished(
                                 run_id=self.run_id,

@@ -80,7 +80,7 @@ def make_harness(tmp_path: Path) -> Iterator[Any]:
         sim = SimServer(config or SimConfig())
         sim.start()
         servers.append(sim)
-        overrides = {**FAST, **settings}
+        overrides = {k: {**FAST.get(k, {}), **settings.get(k, {})} for k in {*FAST, *settings}}
         return Harness(
             tmp=tmp_path,
             sim=sim,
