@@ -429,14 +429,16 @@ class _Run:
         return self._single_result(step, outcome)
 
     def _single_result(self, step: Step, outcome: _TaskOutcome) -> StepResult:
+        if step.kind == "run" and isinstance(outcome.output, dict):
+            data = outcome.output
+            return StepResult(
+                outcome.status,
+                output=data.get("output"),
+                exit_code=data.get("exit_code"),
+                error=outcome.error,
+            )
         if outcome.status != SUCCEEDED:
             return StepResult(outcome.status, error=outcome.error)
-        if step.kind == "run":
-            data = outcome.output or {}
-            code = data.get("exit_code")
-            status = SUCCEEDED if code == 0 or step.allow_failure else FAILED
-            error = None if status == SUCCEEDED else f"command exited with code {code}"
-            return StepResult(status, output=data.get("output"), exit_code=code, error=error)
         return StepResult(SUCCEEDED, output=outcome.output)
 
     async def _fanout(
@@ -493,10 +495,7 @@ class _Run:
         if cancelled or len(done) < len(items):
             return StepResult(CANCELLED, error=f"run {self.stopping or 'cancelled'}")
         if step.kind == "run":
-            # a command fan-out: a non-zero exit is an item failure unless allow_failure
-            converted = [self._single_result(step, o) for o in done]
-            failed = [(i, o) for i, o in enumerate(done) if converted[i].status == FAILED]
-            values = [r.output for r in converted]
+            values = [self._single_result(step, o).output for o in done]
         else:
             values = [o.output for o in done]
         if failed and step.on_item_error == "fail":
@@ -729,6 +728,18 @@ class _Run:
                             "exit_code": result.exit_code,
                             "stderr": result.stderr[-4000:],
                         }
+                        if result.exit_code != 0 and not step.allow_failure:
+                            # recorded as failed, so resume runs the command again
+                            tail = result.stderr.strip()[-300:]
+                            return self._task_end(
+                                task_id,
+                                path,
+                                FAILED,
+                                output,
+                                f"command exited with code {result.exit_code}"
+                                + (f": {tail}" if tail else ""),
+                                attempt,
+                            )
                         task_result = TaskResult(output=output)
                     else:
                         task_result = await self.engine.worker(spec, self.worker_ctx)
