@@ -165,6 +165,27 @@ class StateAccess(Protocol):
     async def list(self, prefix: str = "") -> dict[str, JSON]: ...
 
 
+@dataclass(slots=True, kw_only=True)
+class BatchItem:
+    """One result of a Message Batch: `succeeded` (with message and usage), `errored`,
+    `canceled` or `expired`."""
+
+    status: str
+    message: dict[str, Any] | None = None
+    usage: Usage | None = None
+    error: str | None = None
+
+
+class BatchLLM(LLM, Protocol):
+    """An `LLM` that also speaks the Message Batches API (the real client does)."""
+
+    async def batch_create(self, requests: list[tuple[str, dict[str, Any]]]) -> str: ...
+
+    async def batch_status(self, batch_id: str) -> str: ...
+
+    async def batch_results(self, batch_id: str) -> dict[str, BatchItem]: ...
+
+
 CallFn = Callable[[TaskSpec, dict[str, Any]], Awaitable[LLMResponse]]
 """The engine's dispatcher: rate limits, budgets, global backoff and retries around `LLM.create`.
 It emits the call events itself (one per attempt, with request, response, latency, request id)."""

@@ -456,7 +456,11 @@ def resume(
         key: PriorTask(output=task.output, cost_usd=task.cost_usd)
         for key, task in store.succeeded_tasks(run_id).items()
     }
+    batches: dict[str, list[str]] = {}
+    for event in store.events(run_id, type="batch_submitted"):
+        batches.setdefault(event.payload["step_id"], []).append(event.payload["batch_id"])
     state = ResumeState(
+        batches=batches,
         tasks=prior,
         state=store.state_items(run_id),
         spent_usd=record.cost_usd or 0.0,

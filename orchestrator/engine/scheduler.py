@@ -25,13 +25,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
 from orchestrator.config import Settings
-from orchestrator.contracts import LLM, Emit, TaskResult, TaskSpec, Usage, WorkerContext
+from orchestrator.contracts import (
+    LLM,
+    BatchLLM,
+    Emit,
+    TaskResult,
+    TaskSpec,
+    Usage,
+    WorkerContext,
+)
 from orchestrator.engine import reducers
+from orchestrator.engine.batch import BatchCollector
 from orchestrator.engine.budget import Budget
 from orchestrator.engine.commands import parse_output, run_command
 from orchestrator.engine.dispatch import Dispatcher
@@ -46,6 +55,7 @@ from orchestrator.errors import (
     OrchestrateError,
     RetryableError,
     TaskFailed,
+    UsageError,
 )
 from orchestrator.events import (
     Heartbeat,
@@ -85,6 +95,7 @@ class PriorTask:
 class ResumeState:
     tasks: dict[str, PriorTask] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
     spent_usd: float = 0.0
     spent_tokens: int = 0
 
@@ -216,6 +227,7 @@ class _Run:
         )
         resume = request.resume or ResumeState()
         self.prior = resume.tasks
+        self.prior_batches = resume.batches
         self.budget = Budget(
             max_cost_usd=(
                 request.max_cost_usd if request.max_cost_usd is not None else limits.max_cost_usd
@@ -473,21 +485,10 @@ class _Run:
             )
         self.tasks_created += len(items)
         outcomes: list[_TaskOutcome | None] = [None] * len(items)
-        width = min(step.concurrency or self.concurrency, self.concurrency, max(1, len(items)))
-        cursor = iter(range(len(items)))
-
-        async def pool_worker() -> None:
-            for index in cursor:
-                item = items[index]
-                key = f"{scope.key}{step.id}[{index}]:{_item_hash(item)}"
-                item_ctx = dict(ctx)
-                item_ctx[step.as_] = item
-                async with self.task_slots:
-                    outcomes[index] = await self._task(step, scope, item_ctx, path, key, index)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(width):
-                tg.start_soon(pool_worker)
+        if step.batch and step.kind == "agent":
+            await self._batch_items(step, scope, ctx, path, items, outcomes)
+        else:
+            await self._pool_items(step, scope, ctx, path, items, outcomes)
 
         done = [o for o in outcomes if o is not None]
         cancelled = [o for o in done if o.status == CANCELLED]
@@ -518,6 +519,75 @@ class _Run:
                 )
             )
         return StepResult(SUCCEEDED, output=values)
+
+    def _item_key(self, step: Step, scope: _Scope, index: int, item: Any) -> str:
+        return f"{scope.key}{step.id}[{index}]:{_item_hash(item)}"
+
+    async def _pool_items(
+        self,
+        step: Step,
+        scope: _Scope,
+        ctx: dict[str, Any],
+        path: str,
+        items: list[Any],
+        outcomes: list[_TaskOutcome | None],
+    ) -> None:
+        """A bounded pool of workers pulls items in order: memory stays flat at any size."""
+        width = min(step.concurrency or self.concurrency, self.concurrency, max(1, len(items)))
+        cursor = iter(range(len(items)))
+
+        async def pool_worker() -> None:
+            for index in cursor:
+                item = items[index]
+                item_ctx = dict(ctx)
+                item_ctx[step.as_] = item
+                key = self._item_key(step, scope, index, item)
+                async with self.task_slots:
+                    outcomes[index] = await self._task(step, scope, item_ctx, path, key, index)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(width):
+                tg.start_soon(pool_worker)
+
+    async def _batch_items(
+        self,
+        step: Step,
+        scope: _Scope,
+        ctx: dict[str, Any],
+        path: str,
+        items: list[Any],
+        outcomes: list[_TaskOutcome | None],
+    ) -> None:
+        """Every item at once, its calls gathered into Message Batches (see engine/batch.py)."""
+        llm = self.engine.llm
+        if not hasattr(llm, "batch_create"):
+            raise UsageError(f"step '{path}': batch: true needs a client with the Batches API")
+        collector = BatchCollector(
+            llm=cast(BatchLLM, llm),
+            dispatcher=self.dispatcher,
+            settings=self.settings,
+            emit=self.emit,
+            run_id=self.run_id,
+            step_id=path,
+            sleep=self.engine.sleep,
+            prior_batches=self.prior_batches.get(path),
+        )
+        worker_ctx = WorkerContext(call=collector.call, state=self.state, emit=self.emit)
+        collector.expect(len(items))
+
+        async def one(index: int) -> None:
+            with collector.item():
+                item = items[index]
+                item_ctx = dict(ctx)
+                item_ctx[step.as_] = item
+                key = self._item_key(step, scope, index, item)
+                outcomes[index] = await self._task(
+                    step, scope, item_ctx, path, key, index, worker_ctx=worker_ctx
+                )
+
+        async with collector.running(), anyio.create_task_group() as tg:
+            for index in range(len(items)):
+                tg.start_soon(one, index)
 
     def _merge(self, step: Step, ctx: dict[str, Any]) -> StepResult:
         assert step.merge is not None and step.from_ is not None
@@ -670,6 +740,8 @@ class _Run:
         path: str,
         key: str,
         index: int | None,
+        *,
+        worker_ctx: WorkerContext | None = None,
     ) -> _TaskOutcome:
         prior = self.prior.get(key)
         if prior is not None:
@@ -713,7 +785,10 @@ class _Run:
             return _TaskOutcome(FAILED, error=str(exc))
 
         retries = self._retries(step, scope.workflow)
-        timeout = self._timeout(step, scope.workflow)
+        # a batch can take hours: only an explicit step timeout bounds its items
+        timeout: float | None = (
+            step.timeout if worker_ctx is not None else self._timeout(step, scope.workflow)
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -742,13 +817,15 @@ class _Run:
                             )
                         task_result = TaskResult(output=output)
                     else:
-                        task_result = await self.engine.worker(spec, self.worker_ctx)
+                        task_result = await self.engine.worker(spec, worker_ctx or self.worker_ctx)
             except BudgetExceeded as exc:
                 self.stopping = self.stopping or "budget"
                 return self._task_end(task_id, path, CANCELLED, None, str(exc), attempt)
             except (TaskFailed, TimeoutError, RetryableError) as exc:
                 message = (
-                    f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) else str(exc)
+                    f"timed out after {timeout or 0:g}s"
+                    if isinstance(exc, TimeoutError)
+                    else str(exc)
                 )
                 if attempt <= retries and not self.stopping and not isinstance(exc, RetryableError):
                     wait = min(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.contracts import LLMResponse
+from orchestrator.contracts import BatchItem, LLMResponse
 from orchestrator.errors import RetryableError, UsageError
 from orchestrator.llm._errors import redact, translate_error
 from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
@@ -178,6 +178,55 @@ class AnthropicLLM:
             latency_s=latency,
             ratelimit=ratelimit if has_ratelimit(ratelimit) else None,
         )
+
+    # --- Message Batches ---------------------------------------------------------------------
+
+    async def batch_create(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
+        """Submit `(custom_id, request)` pairs as one batch; returns the batch id."""
+        items = []
+        for custom_id, request in requests:
+            params, _ = self._params(request)
+            params.pop("extra_headers", None)
+            items.append({"custom_id": custom_id, "params": params})
+        try:
+            batch = await self._client.messages.batches.create(requests=items)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise translate_error(exc, secrets=self._secrets) from None
+        return str(batch.id)
+
+    async def batch_status(self, batch_id: str) -> str:
+        """`in_progress`, `canceling` or `ended`."""
+        try:
+            batch = await self._client.messages.batches.retrieve(batch_id)
+        except Exception as exc:
+            raise translate_error(exc, secrets=self._secrets) from None
+        return str(batch.processing_status)
+
+    async def batch_results(self, batch_id: str) -> dict[str, BatchItem]:
+        """Every item of an ended batch by custom id."""
+        out: dict[str, BatchItem] = {}
+        try:
+            decoder = await self._client.messages.batches.results(batch_id)
+            async for item in decoder:
+                result = item.result
+                if result.type == "succeeded":
+                    message = normalise_message(
+                        result.message.model_dump(mode="json", exclude_none=True)
+                    )
+                    out[item.custom_id] = BatchItem(
+                        status="succeeded", message=message, usage=usage_from_message(message)
+                    )
+                elif result.type == "errored":
+                    error = result.error.error
+                    out[item.custom_id] = BatchItem(
+                        status="errored",
+                        error=f"{getattr(error, 'type', 'error')}: {getattr(error, 'message', '')}",
+                    )
+                else:
+                    out[item.custom_id] = BatchItem(status=str(result.type))
+        except Exception as exc:
+            raise translate_error(exc, secrets=self._secrets) from None
+        return out
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -23,7 +23,25 @@ _MAX_DEPTH = 6
 _MAX_NODES = 2000  # past this many values, generate only what is required (no blow-up)
 
 
-_DESCRIBED = re.compile(r"\b(minItems|maxItems):\s*(\d+)")
+_DESCRIBED = re.compile(
+    r"\b(minItems|maxItems|minimum|maximum|exclusiveMinimum|exclusiveMaximum|minLength|maxLength)"
+    r":\s*(-?\d+(?:\.\d+)?)"
+)
+
+
+def with_described(schema: dict[str, Any]) -> dict[str, Any]:
+    """The SDK moves constraints the API does not enforce into the description
+    ("{maxItems: 7, minItems: 7}"); a model reads them there, and so does the simulator."""
+    description = schema.get("description")
+    if not isinstance(description, str) or ":" not in description:
+        return schema
+    found = {k: v for k, v in _DESCRIBED.findall(description) if k not in schema}
+    if not found:
+        return schema
+    merged = dict(schema)
+    for key, value in found.items():
+        merged[key] = float(value) if "." in value else int(value)
+    return merged
 
 
 class SchemaGenerator:
@@ -63,6 +81,7 @@ class SchemaGenerator:
             depth = max(depth, _MAX_DEPTH)
         if schema is True or not isinstance(schema, dict) or not schema:
             return self._string({}, name)
+        schema = with_described(schema)
         if "const" in schema:
             return schema["const"]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -146,15 +165,6 @@ class SchemaGenerator:
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
         lo = schema.get("minItems")
         hi = schema.get("maxItems")
-        # The SDK moves constraints the API does not enforce into the description
-        # ("{maxItems: 7, minItems: 7}"); a model reads them there, and so does the simulator.
-        description = schema.get("description")
-        if isinstance(description, str):
-            for key, found in _DESCRIBED.findall(description):
-                if key == "minItems" and lo is None:
-                    lo = int(found)
-                elif key == "maxItems" and hi is None:
-                    hi = int(found)
         lo = lo if isinstance(lo, int) else 0
         hi = hi if isinstance(hi, int) else None
         n = lo if depth >= _MAX_DEPTH else max(self.list_len, lo)

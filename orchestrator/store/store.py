@@ -363,7 +363,12 @@ class Store:
             return [CallRecord.from_row(r) for r in conn.execute(stmt).mappings()]
 
     def events(
-        self, run_id: str, *, after_seq: int = 0, limit: int | None = None
+        self,
+        run_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        type: str | None = None,  # noqa: A002 - the event's own field name
     ) -> list[EventRecord]:
         """Stored events in order; poll with `after_seq` = the last seq seen to follow a run."""
         stmt = (
@@ -371,6 +376,8 @@ class Store:
             .where(EVENTS.c.run_id == run_id, EVENTS.c.seq > after_seq)
             .order_by(EVENTS.c.seq)
         )
+        if type is not None:
+            stmt = stmt.where(EVENTS.c.type == type)
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as conn:
