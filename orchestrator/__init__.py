@@ -1,8 +1,15 @@
 """orchestrate: declarative multi-agent workflows for Claude.
 
-Public API: load a workflow with `load_workflow`, run it with `Engine`. The CLI (`orchestrate`)
-assembles the real store, client and simulator; library users pass their own.
+Public API: load a workflow with `load_workflow`, run it with `Engine` and a `RunRequest`, record
+it with `Store`, talk to Claude (or the simulator) through `make_llm`. The CLI (`orchestrate`)
+assembles exactly these; library users pass their own. Names are imported on first use, so
+`import orchestrator` stays cheap (the SDK alone costs seconds of CPU).
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from orchestrator.errors import (
     BudgetExceeded,
@@ -15,12 +22,46 @@ from orchestrator.errors import (
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "load_workflow": "orchestrator.spec",
+    "Workflow": "orchestrator.spec",
+    "Engine": "orchestrator.engine",
+    "RunRequest": "orchestrator.engine",
+    "RunOutcome": "orchestrator.engine",
+    "ResumeState": "orchestrator.engine",
+    "Store": "orchestrator.store",
+    "make_llm": "orchestrator.llm",
+    "load_settings": "orchestrator.config",
+    "SimServer": "orchestrator.sim",
+    "SimConfig": "orchestrator.sim",
+    "build_toolset": "orchestrator.tools",
+}
+
 __all__ = [
     "BudgetExceeded",
+    "Engine",
     "FatalError",
     "OrchestrateError",
+    "ResumeState",
     "RetryableError",
+    "RunOutcome",
+    "RunRequest",
+    "SimConfig",
+    "SimServer",
     "SpecError",
+    "Store",
     "UsageError",
+    "Workflow",
     "__version__",
+    "build_toolset",
+    "load_settings",
+    "load_workflow",
+    "make_llm",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    return getattr(import_module(module), name)
