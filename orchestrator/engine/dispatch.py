@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator.config import Settings
+from orchestrator.config import RateLimits, Settings
 from orchestrator.contracts import LLM, Emit, LLMResponse, TaskSpec, Usage
 from orchestrator.engine.backpressure import (
     AdaptiveConcurrency,
@@ -87,15 +87,8 @@ class Dispatcher:
         limiter = self._limiters.get(model)
         if limiter is None:
             info = self.settings.model_info(model)
-            limits = (
-                info.rate_limits
-                if info
-                else self.settings.models.catalog.get(self.settings.resolve_model(None), None)
-            )
-            from orchestrator.config import RateLimits
-
-            rl = limits if isinstance(limits, RateLimits) else RateLimits()
-            limiter = self._limiters[model] = ModelLimiter.from_limits(rl, self._clock)
+            limits = info.rate_limits if info else RateLimits()  # unknown model: defaults
+            limiter = self._limiters[model] = ModelLimiter.from_limits(limits, self._clock)
         return limiter
 
     def _cost(self, model: str, usage: Usage) -> float | None:
@@ -121,9 +114,7 @@ class Dispatcher:
 
     async def call(self, spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
         model = request.get("model") or spec.model
-        max_tokens = int(request.get("max_tokens") or spec.max_tokens)
         stream = bool(request.pop("stream", False))
-        limiter = self._limiter(model)
         started = self._clock()
         attempt = 0
         while True:
@@ -132,108 +123,100 @@ class Dispatcher:
             if pause > 0:
                 self.rate_limit_wait_s += pause
                 await self._sleep(pause)
-            estimate = estimate_input_tokens(request)
-            reservation = self.budget.reserve(
-                self._worst_case_cost(model, estimate, max_tokens), estimate + max_tokens
-            )
-            settled = False
             try:
-                waited = await limiter.acquire(estimate, max_tokens, self._sleep)
-                self.rate_limit_wait_s += waited
-                async with self.window.limiter:
-                    sent = self._clock()
-                    try:
-                        response = await self.llm.create(dict(request), stream=stream)
-                    except RetryableError as exc:
-                        latency = self._clock() - sent
-                        limiter.settle(estimate, max_tokens, 0, 0)
-                        self.budget.settle(reservation, 0.0, 0)
-                        settled = True
-                        self._record_failure(spec, request, model, attempt, exc, latency, True)
-                        wait = self._backoff(exc, attempt, started, model)
-                        if wait is None:
-                            raise
-                        self.retries += 1
-                        self.emit(
-                            CallRetried(
-                                run_id=self.run_id,
-                                task_id=spec.task_id,
-                                step_id=spec.step_id,
-                                attempt=attempt,
-                                kind=exc.kind,
-                                error=str(exc),
-                                wait_s=round(wait, 3),
-                                http_status=exc.status,
-                            )
-                        )
-                        # Sleep outside the window so other workers keep their slots.
-                    except FatalError as exc:
-                        latency = self._clock() - sent
-                        limiter.settle(estimate, max_tokens, 0, 0)
-                        self.budget.settle(reservation, 0.0, 0)
-                        settled = True
-                        self._record_failure(spec, request, model, attempt, exc, latency, False)
-                        raise
-                    else:
-                        latency = self._clock() - sent
-                        usage = response.usage
-                        limiter.settle(
-                            estimate,
-                            max_tokens,
-                            usage.input_tokens
-                            + usage.cache_creation_input_tokens
-                            + usage.cache_read_input_tokens,
-                            usage.output_tokens,
-                        )
-                        limiter.calibrate(response.ratelimit)
-                        cost = self._cost(model, usage)
-                        self.budget.settle(reservation, cost, usage.total_tokens)
-                        settled = True
-                        response.cost_usd = cost
-                        self.calls += 1
-                        if self.window.on_success():
-                            self.emit(
-                                RateLimited(
-                                    run_id=self.run_id,
-                                    model=model,
-                                    concurrency=self.window.current,
-                                    reason=f"recovering: concurrency back up to "
-                                    f"{self.window.current}",
-                                )
-                            )
-                        self.emit(
-                            CallFinished(
-                                run_id=self.run_id,
-                                call_id=new_id(),
-                                task_id=spec.task_id,
-                                step_id=spec.step_id,
-                                model=model,
-                                attempt=attempt,
-                                request=request,
-                                response=response.message,
-                                request_id=response.request_id,
-                                latency_s=round(response.latency_s or latency, 4),
-                                usage=usage.to_dict(),
-                                cost_usd=cost,
-                            )
-                        )
-                        return response
-            finally:
-                if not settled:  # cancelled while waiting or in flight
-                    limiter.settle(estimate, max_tokens, 0, 0)
-                    self.budget.settle(reservation, 0.0, 0)
+                return await self._attempt(spec, request, model, stream, attempt)
+            except RetryableError as exc:
+                wait = self._backoff(exc, attempt, started, model)
+                if wait is None:
+                    raise
+                self.retries += 1
+                self.emit(
+                    CallRetried(
+                        run_id=self.run_id,
+                        task_id=spec.task_id,
+                        step_id=spec.step_id,
+                        attempt=attempt,
+                        kind=exc.kind,
+                        error=str(exc),
+                        wait_s=round(wait, 3),
+                        http_status=exc.status,
+                    )
+                )
+            # Waits happen here, outside the concurrency window, so others keep their slots.
             await self._sleep(wait)
 
-    def _record_failure(
+    async def _attempt(
+        self, spec: TaskSpec, request: dict[str, Any], model: str, stream: bool, attempt: int
+    ) -> LLMResponse:
+        """One HTTP attempt: reserve, wait for the limits, send, record, settle."""
+        limiter = self._limiter(model)
+        max_tokens = int(request.get("max_tokens") or spec.max_tokens)
+        estimate = estimate_input_tokens(request)
+        reservation = self.budget.reserve(
+            self._worst_case_cost(model, estimate, max_tokens), estimate + max_tokens
+        )
+        used = Usage()
+        cost: float | None = 0.0
+        try:
+            self.rate_limit_wait_s += await limiter.acquire(estimate, max_tokens, self._sleep)
+            async with self.window.limiter:
+                sent = self._clock()
+                try:
+                    response = await self.llm.create(dict(request), stream=stream)
+                except (RetryableError, FatalError) as exc:
+                    self._emit_call(spec, request, model, attempt, self._clock() - sent, exc)
+                    raise
+            used = response.usage
+            limiter.calibrate(response.ratelimit)
+            cost = response.cost_usd = self._cost(model, used)
+            self.calls += 1
+            self._emit_call(spec, request, model, attempt, self._clock() - sent, response)
+            if self.window.on_success():
+                self.emit(
+                    RateLimited(
+                        run_id=self.run_id,
+                        model=model,
+                        concurrency=self.window.current,
+                        reason=f"recovering: concurrency back up to {self.window.current}",
+                    )
+                )
+            return response
+        finally:  # also when cancelled while waiting or in flight
+            limiter.settle(
+                estimate,
+                max_tokens,
+                used.input_tokens + used.cache_creation_input_tokens + used.cache_read_input_tokens,
+                used.output_tokens,
+            )
+            self.budget.settle(reservation, cost, used.total_tokens)
+
+    def _emit_call(
         self,
         spec: TaskSpec,
         request: dict[str, Any],
         model: str,
         attempt: int,
-        exc: RetryableError | FatalError,
         latency: float,
-        retryable: bool,
+        result: LLMResponse | RetryableError | FatalError,
     ) -> None:
+        if isinstance(result, LLMResponse):
+            self.emit(
+                CallFinished(
+                    run_id=self.run_id,
+                    call_id=new_id(),
+                    task_id=spec.task_id,
+                    step_id=spec.step_id,
+                    model=model,
+                    attempt=attempt,
+                    request=request,
+                    response=result.message,
+                    request_id=result.request_id,
+                    latency_s=round(result.latency_s or latency, 4),
+                    usage=result.usage.to_dict(),
+                    cost_usd=result.cost_usd,
+                )
+            )
+            return
         self.emit(
             CallFinished(
                 run_id=self.run_id,
@@ -243,10 +226,10 @@ class Dispatcher:
                 model=model,
                 attempt=attempt,
                 request=request,
-                status="retryable_error" if retryable else "fatal_error",
-                error=str(exc),
-                http_status=exc.status,
-                request_id=exc.request_id,
+                status="retryable_error" if isinstance(result, RetryableError) else "fatal_error",
+                error=str(result),
+                http_status=result.status,
+                request_id=result.request_id,
                 latency_s=round(latency, 4),
                 cost_usd=0.0,
             )

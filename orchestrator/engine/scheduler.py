@@ -520,8 +520,13 @@ class _Run:
             )
         return StepResult(SUCCEEDED, output=values)
 
-    def _item_key(self, step: Step, scope: _Scope, index: int, item: Any) -> str:
-        return f"{scope.key}{step.id}[{index}]:{_item_hash(item)}"
+    def _item(
+        self, step: Step, scope: _Scope, ctx: dict[str, Any], index: int, item: Any
+    ) -> tuple[dict[str, Any], str]:
+        """One fan-out item's template context and its deterministic task key."""
+        item_ctx = dict(ctx)
+        item_ctx[step.as_] = item
+        return item_ctx, f"{scope.key}{step.id}[{index}]:{_item_hash(item)}"
 
     async def _pool_items(
         self,
@@ -538,10 +543,7 @@ class _Run:
 
         async def pool_worker() -> None:
             for index in cursor:
-                item = items[index]
-                item_ctx = dict(ctx)
-                item_ctx[step.as_] = item
-                key = self._item_key(step, scope, index, item)
+                item_ctx, key = self._item(step, scope, ctx, index, items[index])
                 async with self.task_slots:
                     outcomes[index] = await self._task(step, scope, item_ctx, path, key, index)
 
@@ -577,10 +579,7 @@ class _Run:
 
         async def one(index: int) -> None:
             with collector.item():
-                item = items[index]
-                item_ctx = dict(ctx)
-                item_ctx[step.as_] = item
-                key = self._item_key(step, scope, index, item)
+                item_ctx, key = self._item(step, scope, ctx, index, items[index])
                 outcomes[index] = await self._task(
                     step, scope, item_ctx, path, key, index, worker_ctx=worker_ctx
                 )
