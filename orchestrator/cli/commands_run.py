@@ -76,9 +76,15 @@ def _parse_inputs(pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
 def _private_dir(path: Path) -> Path:
     from orchestrator.errors import UsageError
 
+    missing = []
+    parent = path
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path, 0o700)
+        for folder in reversed(missing):  # every folder we create is private, not just the last
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}") from None
     return path
@@ -208,6 +214,20 @@ async def _execute(
         if sim is not None:
             sim.stop()
     return outcome
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether the process that ran a run still lives (a fresh heartbeat from a process that
+    was killed a moment ago must not block its resume)."""
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _report(outcome: RunOutcome, opts: _Options) -> None:
@@ -429,7 +449,7 @@ def resume(
     if status == "succeeded":
         print(f"run {run_id} already succeeded: nothing to resume", file=sys.stderr)
         raise typer.Exit(0)
-    if status == "running":
+    if status == "running" and _alive(record.pid):
         raise UsageError(
             f"run {run_id} is still running (process {record.pid}, heartbeat fresh); "
             f"cancel it first with `orchestrate runs cancel {run_id[:10]}`"

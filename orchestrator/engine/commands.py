@@ -14,7 +14,8 @@ import anyio
 
 from orchestrator.errors import TaskFailed
 
-_SECRET_PREFIXES = ("ANTHROPIC_",)
+_SECRET_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_OAUTH")
+_SECRET_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN")
 
 
 @dataclass
@@ -29,7 +30,7 @@ def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(_SECRET_PREFIXES) and not k.endswith("_API_KEY")
+        if not k.startswith(_SECRET_PREFIXES) and not k.endswith(_SECRET_SUFFIXES)
     }
     env.update(extra or {})
     return env

@@ -11,6 +11,7 @@ read from other threads, has one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -542,8 +543,21 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
     return app
 
 
+STOP_MESSAGE = "the simulator is stopping"
+
+
 class AbortFilter(logging.Filter):
     """Drops uvicorn's complaint about the responses a `disconnect` fault abandons on purpose."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != ABORT_LOG_MESSAGE
+        if record.getMessage() == ABORT_LOG_MESSAGE:
+            return False
+        # requests still sleeping out their latency when the server stops are cancelled on
+        # purpose (see server.py); that is not an error worth a traceback
+        return not _is_stop(record.exc_info[1] if record.exc_info else None)
+
+
+def _is_stop(exc: BaseException | None) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_stop(inner) for inner in exc.exceptions)
+    return isinstance(exc, asyncio.CancelledError) and STOP_MESSAGE in str(exc.args)

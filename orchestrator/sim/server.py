@@ -18,7 +18,7 @@ from typing import Any
 
 import uvicorn
 
-from orchestrator.sim.app import AbortFilter, create_app
+from orchestrator.sim.app import STOP_MESSAGE, AbortFilter, create_app
 from orchestrator.sim.config import SimConfig
 from orchestrator.sim.log import RequestLog
 
@@ -71,7 +71,7 @@ class _Server(uvicorn.Server):
                 break
             await asyncio.sleep(_STOP_POLL_S)
         for task in self.server_state.tasks:
-            task.cancel(msg="the simulator is stopping")
+            task.cancel(msg=STOP_MESSAGE)
         for server in self.servers:
             await server.wait_closed()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,8 +43,31 @@ def _tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
 
 
+MAX_VALUE_SIZE = 10_000_000  # characters or items one `*` or `**` may produce
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Also bounds `*` and `**`: `{{ 'a' * 10**10 }}` would otherwise exhaust memory, even at
+    load time, since Jinja folds constant expressions while compiling. Intercepted operators
+    are neither folded at compile time nor unbounded at run time."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            numbers = isinstance(right, int | float) and isinstance(left, int | float)
+            if numbers and abs(right) > 64 and abs(left) > 1:
+                raise SecurityError(f"{left!r} ** {right!r} is too large")
+            return left**right
+        for seq, times in ((left, right), (right, left)):
+            repeated = isinstance(seq, str | list | tuple) and isinstance(times, int)
+            if repeated and len(seq) * times > MAX_VALUE_SIZE:
+                raise SecurityError("a repeated value over 10 million long")
+        return left * right
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -51,6 +75,8 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     # Prompts are not HTML: `tojson` must not escape `<` and `&`.
     env.filters["tojson"] = _tojson
     env.filters["fromjson"] = json.loads
+    # Values placed into `run:` commands: `{{ steps.x.output | shquote }}` is one shell word.
+    env.filters["shquote"] = shlex.quote
     return env
 
 

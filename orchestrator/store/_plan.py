@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -155,9 +155,11 @@ class BatchPlan:
         statuses = self._index.statuses(self._conn, run_id)
         previous = statuses.get(task_id)
         delta = self._delta(run_id)
-        if previous is None:
-            delta["tasks_total"] += 1
-        elif previous == "succeeded":
+        # A cancelled attempt is not one of the run's workers: resume runs that task again.
+        delta["tasks_total"] += (status != "cancelled") - (
+            previous is not None and previous != "cancelled"
+        )
+        if previous == "succeeded":
             delta["tasks_done"] -= 1
         elif previous == "failed":
             delta["tasks_failed"] -= 1
@@ -180,6 +182,7 @@ class BatchPlan:
         }
         if e.resumed:
             self._index.forget(e.run_id)  # reload: another process may have written tasks
+            self._close_interrupted(e.run_id, e.ts)
             self._run(e.run_id, common)
             return
         self._index.new_run(e.run_id)
@@ -197,6 +200,25 @@ class BatchPlan:
                 **common,
             },
         )
+
+    def _close_interrupted(self, run_id: str, ts: float) -> None:
+        """Tasks and steps a dead process left `running` end as `cancelled` when a resume takes
+        the run over, so the history never shows work that nobody is doing."""
+        error = "interrupted: the process ended before this finished"
+        for status in self._index.statuses(self._conn, run_id).values():
+            if status in ("running", "pending"):
+                self._delta(run_id)["tasks_total"] -= 1
+        self._conn.execute(
+            update(TASKS)
+            .where(TASKS.c.run_id == run_id, TASKS.c.status.in_(("running", "pending")))
+            .values(status="cancelled", error=error, finished_at=ts)
+        )
+        self._conn.execute(
+            update(STEPS)
+            .where(STEPS.c.run_id == run_id, STEPS.c.status.in_(("running", "pending")))
+            .values(status="cancelled", error=error, finished_at=ts)
+        )
+        self._index.forget(run_id)
 
     def _run_finished(self, e: Event) -> None:
         assert isinstance(e, RunFinished)

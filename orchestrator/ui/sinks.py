@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -113,7 +114,9 @@ class RunLog:
     def __init__(self, path: Path, *, level: int = logging.INFO) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = path.open("a", encoding="utf-8")
+        # private: the log holds rendered prompts
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._logger: Any = structlog.wrap_logger(
             structlog.WriteLogger(self._file),
             wrapper_class=structlog.make_filtering_bound_logger(level),

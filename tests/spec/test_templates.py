@@ -125,3 +125,17 @@ def test_templates_pickle_and_compare_by_source() -> None:
     literal = pickle.loads(pickle.dumps(compile_value([1, "{{ inputs.n }}"])))
     assert literal.render(CTX) == [1, 3]
     assert isinstance(again, Template)
+
+
+def test_huge_repetition_is_refused_not_computed() -> None:
+    # compiling must not fold the constant (it would exhaust memory), rendering must refuse it
+    template = compile_template("{{ 'a' * 10**10 }}")
+    with pytest.raises(TemplateError, match="sandbox"):
+        template.render({})
+    assert compile_template("{{ 'ab' * 3 }}").render({}) == "ababab"
+    assert compile_template("{{ 2 ** 10 }}").render({}) == 1024
+
+
+def test_shquote_makes_a_value_one_shell_word() -> None:
+    template = compile_template("echo {{ text | shquote }}")
+    assert template.render({"text": "hi; rm -rf /"}) == "echo 'hi; rm -rf /'"

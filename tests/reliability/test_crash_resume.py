@@ -1,0 +1,217 @@
+"""A run killed with SIGKILL mid fan-out, or stopped with SIGINT, resumes to the same result.
+
+The child runs in real mode against a simulator in this process, so every Messages API request is
+counted per task key (`X-Orchestrate-Task`): a task the store recorded as succeeded before the kill
+must never be asked for again, and no other task more than once more.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.sim import SimConfig, SimServer
+from orchestrator.store import Store
+
+from .conftest import (
+    Cli,
+    calls_by_task,
+    fanout_workflow,
+    open_readonly,
+    real_env,
+    wait_for,
+)
+
+N = 40
+SEED = 11
+LATENCY_S = 0.1
+STALE_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The outputs of an uninterrupted run on a simulator with the same seed."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    (tmp / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
+    runner = Cli(tmp)
+    with SimServer(SimConfig(seed=SEED)) as sim:
+        done = runner.run(
+            "run", "fan.yaml", "--db", "state.db", "-q", "-o", "out.json", env=real_env(sim)
+        )
+    runner.close()
+    assert done.code == 0, done.stderr
+    outputs: dict[str, Any] = json.loads((tmp / "out.json").read_text())
+    return outputs
+
+
+def _settled(sim: SimServer) -> bool:
+    return sim.log.in_flight == 0
+
+
+def interrupted(store: Store, run_id: str) -> bool:
+    record = store.get_run(run_id)
+    return record is not None and store.run_status(record, STALE_S) == "interrupted"
+
+
+@pytest.mark.parametrize("kill_after", [3, 20])
+def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
+    tmp_path: Path,
+    cli: Cli,
+    sim_factory: Any,
+    baseline: dict[str, Any],
+    kill_after: int,
+) -> None:
+    (tmp_path / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
+    db = tmp_path / "state.db"
+    sim = sim_factory(SimConfig(seed=SEED, latency_s=LATENCY_S))
+    # A killed run is `interrupted` (resumable) once its heartbeat is older than this.
+    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER=f"{STALE_S}s")
+
+    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    run_id = child.run_id()
+    store = open_readonly(db)
+
+    def research_done() -> int:
+        return len(store.list_tasks(run_id, step="research", status="succeeded"))
+
+    wait_for(lambda: research_done() >= kill_after, what=f"{kill_after} finished items")
+    assert child.kill(signal.SIGKILL) == -signal.SIGKILL
+    wait_for(lambda: _settled(sim), what="the simulator to finish the orphaned requests")
+
+    before = calls_by_task(sim)
+    kept = set(store.succeeded_tasks(run_id))
+    assert len(kept) < N + 1, "the kill came too late to interrupt anything"
+    assert "plan" in kept
+    wait_for(lambda: interrupted(store, run_id), every=0.1, what="a stale heartbeat")
+
+    done = cli.run("resume", run_id, "--db", str(db), "-q", "-o", "out.json", env=env)
+    assert done.code == 0, done.stderr
+
+    after = calls_by_task(sim)
+    keys = {"plan"} | {k for k in after if k.startswith("research[")}
+    assert len(keys) == N + 1, "every item was asked for"
+    assert all(before[k] == 1 for k in kept), "what succeeded was asked for once, before the kill"
+    again = {k: after[k] - before[k] for k in keys}
+    # succeeded before the kill: never again; in flight or not started: exactly once more
+    assert {k: again[k] for k in kept} == dict.fromkeys(kept, 0)
+    assert {k: again[k] for k in keys - kept} == dict.fromkeys(keys - kept, 1)
+    in_flight_at_kill = {k for k in keys - kept if before[k] == 1}
+    assert all(after[k] == 2 for k in in_flight_at_kill)
+
+    record = store.get_run(run_id)
+    assert record is not None and record.status == "succeeded"
+    outputs = json.loads((tmp_path / "out.json").read_text())
+    assert len(outputs["results"]) == N
+    assert all(isinstance(r, str) and r for r in outputs["results"])
+    assert outputs == baseline
+    store.close()
+
+
+def test_sigkilled_run_is_interrupted_then_resumed_without_orphaned_tasks(
+    tmp_path: Path, cli: Cli, sim_factory: Any
+) -> None:
+    (tmp_path / "fan.yaml").write_text(fanout_workflow(12, concurrency=4))
+    db = tmp_path / "state.db"
+    sim = sim_factory(SimConfig(seed=SEED, latency_s=0.3))
+    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER="1s")
+
+    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    run_id = child.run_id()
+    store = open_readonly(db)
+    wait_for(
+        lambda: store.list_tasks(run_id, step="research", status="running"),
+        what="items in flight",
+    )
+
+    def listed() -> dict[str, Any]:
+        done = cli.run("runs", "list", "--json", "--db", str(db), env=env)
+        assert done.code == 0, done.stderr
+        rows = {row["id"]: row for row in json.loads(done.stdout)}
+        return rows[run_id]
+
+    assert listed()["status"] == "running"
+    child.kill(signal.SIGKILL)
+    row = wait_for(
+        lambda: (r := listed())["status"] == "interrupted" and r,
+        timeout=15,
+        every=0.3,
+        what="the run to show as interrupted",
+    )
+    assert row["finished_at"] is None
+
+    done = cli.run("resume", run_id, "--db", str(db), "-q", env=env)
+    assert done.code == 0, done.stderr
+    assert listed()["status"] == "succeeded"
+    tasks = cli.run("runs", "tasks", run_id, "--json", "--db", str(db), env=env)
+    assert tasks.code == 0, tasks.stderr
+    statuses = Counter(t["status"] for t in json.loads(tasks.stdout))
+    assert statuses["succeeded"] == 12 + 1
+    # The tasks the dead process had in flight are history now: a finished run must not list
+    # tasks that are still `running` (nothing will ever finish them).
+    assert statuses["running"] == 0, statuses
+    store.close()
+
+
+def test_sigint_cancels_with_exit_130_and_resume_completes(
+    tmp_path: Path, cli: Cli, sim_factory: Any
+) -> None:
+    (tmp_path / "fan.yaml").write_text(fanout_workflow(20, concurrency=4))
+    db = tmp_path / "state.db"
+    sim = sim_factory(SimConfig(seed=SEED, latency_s=LATENCY_S))
+    env = real_env(sim)
+
+    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    run_id = child.run_id()
+    store = open_readonly(db)
+    wait_for(
+        lambda: store.list_tasks(run_id, step="research", status="succeeded"),
+        what="a finished item",
+    )
+    assert child.kill(signal.SIGINT) == 130, child.stderr
+    assert "Traceback" not in child.stderr
+    assert "cancelled" in child.stderr
+    record = store.get_run(run_id)
+    assert record is not None and record.status == "cancelled"
+    cancelled = store.list_tasks(run_id, status="cancelled")
+    succeeded_before = set(store.succeeded_tasks(run_id))
+    assert cancelled, "tasks in flight at SIGINT are recorded as cancelled"
+    before = calls_by_task(sim)
+
+    done = cli.run("resume", run_id, "--db", str(db), "-q", "-o", "out.json", env=env)
+    assert done.code == 0, done.stderr
+    record = store.get_run(run_id)
+    assert record is not None and record.status == "succeeded"
+    outputs = json.loads((tmp_path / "out.json").read_text())
+    assert len(outputs["results"]) == 20
+    after = calls_by_task(sim)
+    assert all(after[k] == before[k] for k in succeeded_before)
+    store.close()
+
+
+def test_sigint_during_a_simulated_run_prints_no_traceback(tmp_path: Path, cli: Cli) -> None:
+    """Ctrl-C on `--simulate` with requests in flight: a clean cancel, then a clean resume."""
+    (tmp_path / "fan.yaml").write_text(fanout_workflow(20, concurrency=4))
+    db = tmp_path / "state.db"
+    sim_flags = ("--simulate", "--sim-latency", "300ms")
+    child = cli.start("run", "fan.yaml", "--db", str(db), *sim_flags, "-q")
+    run_id = child.run_id()
+    store = open_readonly(db)
+    wait_for(
+        lambda: store.list_tasks(run_id, step="research", status="succeeded"),
+        what="a finished item",
+    )
+    assert child.kill(signal.SIGINT) == 130, child.stderr
+    record = store.get_run(run_id)
+    assert record is not None and record.status == "cancelled"
+
+    done = cli.run("resume", run_id, "--db", str(db), "--simulate", "-q", "-o", "out.json")
+    assert done.code == 0, done.stderr
+    assert len(json.loads((tmp_path / "out.json").read_text())["results"]) == 20
+    store.close()
+    # the simulator's request handlers still sleeping at shutdown must not be reported as crashes
+    assert "Traceback" not in child.stderr, child.stderr
