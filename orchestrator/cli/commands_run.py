@@ -17,6 +17,7 @@ from orchestrator.cli.app import app
 if TYPE_CHECKING:
     from orchestrator.config import Settings
     from orchestrator.engine import ResumeState, RunOutcome
+    from orchestrator.sim import SimConfig
     from orchestrator.spec import Workflow
     from orchestrator.store import Store
 
@@ -27,17 +28,45 @@ _OUT = "Output"
 
 @dataclass
 class _Options:
-    simulate: bool
-    sim_latency: str | None
-    sim_faults: str | None
-    sim_script: Path | None
-    sim_seed: int
+    sim: SimConfig | None  # None: the real API
     concurrency: int | None
     max_cost_usd: float | None
     max_tokens: int | None
     output: Path | None
     json: bool
     quiet: bool
+
+
+def _sim_config(
+    simulate: bool,
+    latency: str | None,
+    faults: str | None,
+    script: Path | None,
+    seed: int,
+    rate_limits: str | None,
+) -> SimConfig | None:
+    """The simulator's settings, checked before anything starts (bad flags are exit 2)."""
+    from orchestrator.errors import UsageError
+
+    given = [
+        flag
+        for flag, value in (
+            ("--sim-latency", latency),
+            ("--sim-faults", faults),
+            ("--sim-script", script),
+            ("--sim-rate-limits", rate_limits),
+        )
+        if value is not None
+    ]
+    if not simulate:
+        if given:
+            raise UsageError(f"{given[0]} only applies with --simulate")
+        return None
+    from orchestrator.cli.commands_sim import build_config
+
+    return build_config(
+        seed=seed, latency=latency, faults=faults, script=script, rate_limits=rate_limits
+    )
 
 
 def _settings(config: Path | None, db: str | None) -> Settings:
@@ -144,27 +173,15 @@ async def _execute(
     from orchestrator.llm import make_llm
 
     sim = None
-    if opts.simulate:
-        from orchestrator.sim import SimConfig, SimServer, load_rules
+    if opts.sim is not None:
+        from orchestrator.sim import SimServer
 
-        config = SimConfig(seed=opts.sim_seed)
-        try:
-            if opts.sim_latency:
-                config.latency_s = SimConfig.parse_latency(opts.sim_latency)
-            if opts.sim_faults:
-                config.faults = SimConfig.parse_faults(opts.sim_faults)
-            if opts.sim_script:
-                config.rules = load_rules(opts.sim_script)
-        except ValueError as exc:
-            from orchestrator.errors import UsageError
-
-            raise UsageError(f"simulator: {exc}") from None
-        sim = SimServer(config)
+        sim = SimServer(opts.sim)
         sim.start()
     concurrency = opts.concurrency or workflow.limits.concurrency or settings.engine.concurrency
     llm = make_llm(
         settings,
-        simulate=opts.simulate,
+        simulate=sim is not None,
         base_url=sim.base_url if sim else None,
         concurrency=concurrency,
     )
@@ -306,6 +323,14 @@ SimScriptOpt = Annotated[
 SimSeedOpt = Annotated[
     int, typer.Option("--sim-seed", help="Simulator seed.", rich_help_panel=_SIM)
 ]
+SimRateLimitsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sim-rate-limits",
+        help="Simulated limits per minute, e.g. requests=600; or 'off'.",
+        rich_help_panel=_SIM,
+    ),
+]
 DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="State store: a path or URL (default .orchestrate/state.db)."),
@@ -355,6 +380,7 @@ def run(
     sim_faults: SimFaultsOpt = None,
     sim_script: SimScriptOpt = None,
     sim_seed: SimSeedOpt = 0,
+    sim_rate_limits: SimRateLimitsOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -375,14 +401,8 @@ def run(
     from orchestrator.store import Store
 
     settings = _settings(config, db)
-    workflow = load_workflow(workflow_file, settings=settings)
-    inputs = workflow.coerce_inputs(_parse_inputs(input_ or [], inputs_file))
     opts = _Options(
-        simulate,
-        sim_latency,
-        sim_faults,
-        sim_script,
-        sim_seed,
+        _sim_config(simulate, sim_latency, sim_faults, sim_script, sim_seed, sim_rate_limits),
         concurrency,
         max_cost_usd,
         max_tokens,
@@ -390,7 +410,9 @@ def run(
         json_,
         quiet,
     )
-    if not simulate:
+    workflow = load_workflow(workflow_file, settings=settings)
+    inputs = workflow.coerce_inputs(_parse_inputs(input_ or [], inputs_file))
+    if opts.sim is None:
         from orchestrator.errors import UsageError
 
         if not os.environ.get("ANTHROPIC_API_KEY"):
@@ -420,6 +442,7 @@ def resume(
     sim_faults: SimFaultsOpt = None,
     sim_script: SimScriptOpt = None,
     sim_seed: SimSeedOpt = 0,
+    sim_rate_limits: SimRateLimitsOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -441,6 +464,15 @@ def resume(
     from orchestrator.store import Store
 
     settings = _settings(config, db)
+    opts = _Options(
+        _sim_config(simulate, sim_latency, sim_faults, sim_script, sim_seed, sim_rate_limits),
+        concurrency,
+        max_cost_usd,
+        max_tokens,
+        output,
+        json_,
+        quiet,
+    )
     store = Store.open(settings.engine.db)
     run_id = store.resolve_run(run_ref)
     record = store.get_run(run_id)
@@ -467,7 +499,7 @@ def resume(
                 "--use-current to resume with the file as it is now"
             )
         workflow = load_workflow(path, text=record.workflow_snapshot, settings=settings)
-    if not simulate and not os.environ.get("ANTHROPIC_API_KEY"):
+    if opts.sim is None and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError(
             "no Anthropic API key: set ANTHROPIC_API_KEY, "
             "or resume with --simulate to use the built-in simulator"
@@ -490,19 +522,6 @@ def resume(
             + record.cache_creation_tokens
             + record.cache_read_tokens
         ),
-    )
-    opts = _Options(
-        simulate,
-        sim_latency,
-        sim_faults,
-        sim_script,
-        sim_seed,
-        concurrency,
-        max_cost_usd,
-        max_tokens,
-        output,
-        json_,
-        quiet,
     )
     workspace = _private_dir(Path(record.workspace))
     _start(settings, workflow, dict(record.inputs or {}), run_id, workspace, opts, state, store)

@@ -6,7 +6,7 @@ The simulator (and uvicorn) is imported inside the command, so other commands ne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,7 @@ def build_config(
     script: Path | None = None,
     list_len: int = 5,
     tool_calls: bool = True,
+    rate_limits: str | None = None,
 ) -> SimConfig:
     """A `SimConfig` from flag values; a bad value is a `UsageError` naming the flag."""
     from orchestrator.errors import UsageError
@@ -41,6 +42,9 @@ def build_config(
         rules = load_rules(script) if script else []
     except ValueError as exc:
         raise UsageError(f"--sim-script: {exc}") from None
+    extra: dict[str, Any] = {}
+    if rate_limits is not None:
+        extra["rate_limits"] = _parse_rate_limits(rate_limits)
     try:
         return SimConfig(
             seed=seed,
@@ -49,9 +53,37 @@ def build_config(
             rules=rules,
             list_len=list_len,
             tool_calls=tool_calls,
+            **extra,
         )
     except ValueError as exc:
         raise UsageError(f"simulator: {exc}") from None
+
+
+def _parse_rate_limits(spec: str) -> dict[str, int]:
+    """`off`, or `requests=4000,input_tokens=2000000,output_tokens=400000` (per minute)."""
+    from orchestrator.errors import UsageError
+
+    if spec.strip().lower() == "off":
+        return {}
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise UsageError(
+                f"--sim-rate-limits: {part!r}: expected NAME=N "
+                "(requests, input_tokens, output_tokens per minute) or 'off'"
+            )
+        limits[name.strip()] = int(value)
+    return limits
+
+
+RateLimitsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sim-rate-limits",
+        help="Simulated limits per minute, e.g. requests=4000,input_tokens=2000000; or 'off'.",
+    ),
+]
 
 
 @sim_app.command("serve")
@@ -80,6 +112,7 @@ def serve(
     no_tool_calls: Annotated[
         bool, typer.Option("--no-tool-calls", help="Answer at once instead of calling tools.")
     ] = False,
+    sim_rate_limits: RateLimitsOpt = None,
 ) -> None:
     """Serve the Messages API simulator until Ctrl-C."""
     from orchestrator.errors import UsageError
@@ -95,6 +128,7 @@ def serve(
         script=sim_script,
         list_len=list_len,
         tool_calls=not no_tool_calls,
+        rate_limits=sim_rate_limits,
     )
     from orchestrator.sim import SimServer
 
