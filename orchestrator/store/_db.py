@@ -42,7 +42,13 @@ def parse_location(raw: str) -> Location:
     except ArgumentError as exc:
         raise UsageError(f"not a database URL: {raw!r} ({exc})") from None
     if url.get_backend_name() != "sqlite":
-        return Location(url=raw, path=None, shown=url.render_as_string(hide_password=True))
+        if url.drivername == "postgresql":  # the driver orchestrate ships (extra `postgres`)
+            url = url.set(drivername="postgresql+psycopg")
+        return Location(
+            url=url.render_as_string(hide_password=False),
+            path=None,
+            shown=url.render_as_string(hide_password=True),
+        )
     if url.query.get("uri") in ("true", "1"):
         return Location(url=raw, path=None, shown=raw)  # a SQLite URI: the caller's business
     if not url.database or url.database == ":memory:":

@@ -1,0 +1,176 @@
+"""The store on PostgreSQL: the same writer and reads as on SQLite, against a real server.
+
+The server is a throwaway cluster in a temporary folder (initdb + pg_ctl from the machine's
+PostgreSQL), listening on loopback only, run as `nobody` when the tests run as root (PostgreSQL
+refuses root)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from orchestrator import events as ev
+from orchestrator.store import Store
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed here")
+    root = Path(tempfile.mkdtemp(prefix="orchestrate-pg-"))
+    root.chmod(0o777)
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    port = _free_port()
+    data = root / "data"
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
+    options = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+            cwd=root,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _events(run_id: str) -> list[Any]:
+    return [
+        ev.RunStarted(
+            run_id=run_id,
+            workflow_name="pg",
+            workflow_path="pg.yaml",
+            workflow_snapshot="version: 1",
+            workflow_hash="h",
+            inputs={"q": "x"},
+            workspace="/tmp/ws",
+        ),
+        ev.StepStarted(run_id=run_id, step_id="each", kind="fanout", total_tasks=2),
+        *[
+            e
+            for i in range(2)
+            for e in (
+                ev.TaskStarted(
+                    run_id=run_id,
+                    task_id=f"{run_id}-t{i}",
+                    step_id="each",
+                    key=f"each[{i}]:h",
+                    index=i,
+                    prompt=f"item {i}",
+                ),
+                ev.CallFinished(
+                    run_id=run_id,
+                    call_id=f"{run_id}-c{i}",
+                    task_id=f"{run_id}-t{i}",
+                    step_id="each",
+                    model="claude-sonnet-5-5",
+                    attempt=1,
+                    request={"messages": [{"role": "user", "content": f"item {i}"}]},
+                    response={"content": [{"type": "text", "text": f"answer {i}"}]},
+                    usage={"input_tokens": 10, "output_tokens": 5},
+                    cost_usd=0.001,
+                ),
+                ev.TaskFinished(
+                    run_id=run_id,
+                    task_id=f"{run_id}-t{i}",
+                    step_id="each",
+                    status="succeeded",
+                    output=f"answer {i}",
+                ),
+            )
+        ],
+        ev.StateSet(run_id=run_id, key="seen", value=[1, 2]),
+        ev.StepFinished(run_id=run_id, step_id="each", status="succeeded", output=["a", "b"]),
+        ev.RunFinished(run_id=run_id, status="succeeded", outputs={"n": 2}),
+    ]
+
+
+def test_a_run_round_trips_through_postgres(pg_url: str) -> None:
+    store = Store.open(pg_url)
+    assert "psycopg" in store.url or "postgresql" in store.url
+
+    async def write() -> None:
+        async with store.writer() as writer:
+            for event in _events("01pgrun"):
+                writer.send(event)
+
+    anyio.run(write)
+    run = store.get_run(store.resolve_run("01pg"))
+    assert run is not None
+    assert run.status == "succeeded" and run.outputs == {"n": 2}
+    assert (run.tasks_total, run.tasks_done, run.calls) == (2, 2, 2)
+    assert (run.input_tokens, run.output_tokens) == (20, 10)
+    assert set(store.succeeded_tasks(run.id)) == {"each[0]:h", "each[1]:h"}
+    assert store.state_items(run.id) == {"seen": [1, 2]}
+    task = store.resolve_task(run.id, "each[1]")
+    calls = store.task_calls(task.id)
+    assert calls[0].response == {"content": [{"type": "text", "text": "answer 1"}]}
+    assert [row.calls for row in store.cost_breakdown(run.id)] == [2]
+    assert next(e.type for e in store.events(run.id)) == "run_started"
+    store.close()
+
+
+def test_migrations_apply_once_on_postgres(pg_url: str) -> None:
+    Store.open(pg_url).close()
+    again = Store.open(pg_url)  # a second open finds the schema current
+    assert again.list_runs(limit=0) is not None
+    again.close()
+
+
+def test_orchestrate_run_and_history_on_postgres(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    root = Path(__file__).parents[2]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(root / "agents", tmp_path / "agents")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["run", str(root / "workflows" / "research.yaml"), "--simulate", "-q", "--db", pg_url]
+    )
+    assert result.exit_code == 0, result.stderr
+    shown = runner.invoke(app, ["runs", "show", "last", "--json", "--db", pg_url])
+    assert shown.exit_code == 0, shown.stderr
+    assert '"status": "succeeded"' in shown.stdout
+    assert not (tmp_path / ".orchestrate" / "state.db").exists()  # nothing went to SQLite
