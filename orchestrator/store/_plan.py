@@ -55,6 +55,8 @@ _DELTA_COLUMNS = (
 )
 _PAYLOAD_OMIT = {"run_id", "ts"}
 _CALL_PAYLOAD_OMIT = {"run_id", "ts", "request", "response"}
+# in the tasks table already; repeating them per event would double the database
+_TASK_PAYLOAD_OMIT = {"run_id", "ts", "prompt", "system"}
 _payload_fields: dict[type[Event], tuple[str, ...]] = {}
 
 
@@ -62,7 +64,9 @@ def _payload(event: Event) -> str | None:
     cls = type(event)
     names = _payload_fields.get(cls)
     if names is None:
-        omit = _CALL_PAYLOAD_OMIT if cls is CallFinished else _PAYLOAD_OMIT
+        omit = {CallFinished: _CALL_PAYLOAD_OMIT, TaskStarted: _TASK_PAYLOAD_OMIT}.get(
+            cls, _PAYLOAD_OMIT
+        )
         names = tuple(f.name for f in fields(cls) if f.name not in omit)
         _payload_fields[cls] = names
     return dump_json({name: getattr(event, name) for name in names})

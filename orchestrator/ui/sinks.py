@@ -52,7 +52,9 @@ def _is_secret_holder(key: str) -> bool:
 def event_dict(event: ev.Event, *, bodies: bool = True) -> dict[str, Any]:
     """`event.to_dict()`, scrubbed; without request/response bodies when `bodies` is False.
 
-    (The workflow snapshot of `run_started` counts as a body: it is the whole YAML file.)"""
+    (The workflow snapshot of `run_started` counts as a body: it is the whole YAML file; so do a
+    task's system prompt and all but the start of its prompt, which the store's tasks table
+    holds in full.)"""
     data = event.to_dict()
     if isinstance(event, ev.CallFinished):
         if bodies:
@@ -62,7 +64,14 @@ def event_dict(event: ev.Event, *, bodies: bool = True) -> dict[str, Any]:
             del data["response"]
     elif isinstance(event, ev.RunStarted) and not bodies:
         del data["workflow_snapshot"]
+    elif isinstance(event, ev.TaskStarted) and not bodies:
+        del data["system"]  # the same agent prompt for every item; the store keeps it
+        data["prompt"] = _clip(event.prompt)
     return data
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 class JsonEventsSink:
