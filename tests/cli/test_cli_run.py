@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,52 @@ def test_console_script_exit_codes() -> None:
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_runs_cancel_stops_a_live_run_in_another_process(project: Path) -> None:
+    env = {
+        **os.environ,
+        "ORCHESTRATE_ENGINE__HEARTBEAT": "100ms",  # the live run checks for a cancel this often
+    }
+    wf = project / "slow.yaml"
+    wf.write_text(
+        "version: 1\nname: slow\nsteps:\n"
+        "  - {id: each, for_each: '{{ range(6) | list }}', prompt: 'item {{ item }}'}\n"
+    )
+    child = subprocess.Popen(
+        [str(ORCHESTRATE), "run", "slow.yaml", "--simulate", "--sim-latency", "3s", "-q"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = child.stderr.readline().split()[1] if child.stderr else ""
+        assert run_id, "the run id comes first"
+        deadline = 100
+        while deadline:
+            code, out, _ = invoke("runs", "list", "--json")
+            if code == 0 and json.loads(out) and json.loads(out)[0]["status"] == "running":
+                break
+            deadline -= 1
+            time.sleep(0.1)
+        code, _, err = invoke("runs", "cancel", run_id[:10])
+        assert code == 0, err
+        assert child.wait(timeout=30) == 130
+    finally:
+        child.kill()
+    code, out, _ = invoke("runs", "show", run_id, "--json")
+    assert json.loads(out)["status"] == "cancelled"
+
+
+def test_export_and_rm_on_a_real_run(project: Path) -> None:
+    assert invoke("run", "workflows/chain.yaml", "--simulate", "-q")[0] == 0
+    code, out, _ = invoke("runs", "export", "last", "--format", "jsonl")
+    assert code == 0
+    tables = {json.loads(line)["table"] for line in out.splitlines()}
+    assert {"runs", "steps", "tasks", "calls", "events"} <= tables
+    code, _, _ = invoke("runs", "rm", "last", "--yes")
+    assert code == 0
+    code, out, _ = invoke("runs", "list", "--json")
+    assert json.loads(out) == []
