@@ -789,69 +789,71 @@ class _Run:
             step.timeout if worker_ctx is not None else self._timeout(step, scope.workflow)
         )
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with anyio.fail_after(timeout):
-                    if spec is None:
-                        result = await run_command(
-                            command, cwd=self.req.workspace, timeout_s=timeout
-                        )
-                        output: Any = {
-                            "output": parse_output(result, step.output),
-                            "exit_code": result.exit_code,
-                            "stderr": result.stderr[-4000:],
-                        }
-                        if result.exit_code != 0 and not step.allow_failure:
-                            # recorded as failed, so resume runs the command again
-                            tail = result.stderr.strip()[-300:]
-                            return self._task_end(
-                                task_id,
-                                path,
-                                FAILED,
-                                output,
-                                f"command exited with code {result.exit_code}"
-                                + (f": {tail}" if tail else ""),
-                                attempt,
-                            )
-                        task_result = TaskResult(output=output)
-                    else:
+        try:
+            while True:
+                attempt += 1
+                try:
+                    with anyio.fail_after(timeout):
+                        if spec is None:
+                            return await self._command(step, command, task_id, path, attempt)
                         task_result = await self.engine.worker(spec, worker_ctx or self.worker_ctx)
-            except BudgetExceeded as exc:
-                self.stopping = self.stopping or "budget"
-                return self._task_end(task_id, path, CANCELLED, None, str(exc), attempt)
-            except (TaskFailed, TimeoutError, RetryableError) as exc:
-                message = (
-                    f"timed out after {timeout or 0:g}s"
-                    if isinstance(exc, TimeoutError)
-                    else str(exc)
-                )
-                if attempt <= retries and not self.stopping and not isinstance(exc, RetryableError):
-                    wait = min(
-                        self.settings.retry.max_delay,
-                        self.settings.retry.base_delay * (2 ** (attempt - 1)),
-                    ) * (0.5 + self.engine.rand() / 2)
-                    self.emit(
-                        TaskRetried(
-                            run_id=self.run_id,
-                            task_id=task_id,
-                            step_id=path,
-                            attempt=attempt + 1,
-                            error=message,
-                            wait_s=round(wait, 3),
-                        )
+                except BudgetExceeded as exc:
+                    self.stopping = self.stopping or "budget"
+                    return self._task_end(task_id, path, CANCELLED, None, str(exc), attempt)
+                except (TaskFailed, TimeoutError, RetryableError) as exc:
+                    message = (
+                        f"timed out after {timeout or 0:g}s"
+                        if isinstance(exc, TimeoutError)
+                        else str(exc)
                     )
-                    await self.engine.sleep(wait)
+                    # the dispatcher already retried API errors until its horizon
+                    if attempt > retries or self.stopping or isinstance(exc, RetryableError):
+                        return self._task_end(task_id, path, FAILED, None, message, attempt)
+                    await self._before_retry(task_id, path, attempt, message)
                     continue
-                return self._task_end(task_id, path, FAILED, None, message, attempt)
-            except FatalError as exc:
-                return self._task_end(task_id, path, FAILED, None, str(exc), attempt)
-            except anyio.get_cancelled_exc_class():
-                self._task_end(task_id, path, CANCELLED, None, "cancelled", attempt)
-                raise
-            return self._task_end(
-                task_id, path, SUCCEEDED, task_result.output, None, attempt, task_result
+                except FatalError as exc:
+                    return self._task_end(task_id, path, FAILED, None, str(exc), attempt)
+                return self._task_end(
+                    task_id, path, SUCCEEDED, task_result.output, None, attempt, task_result
+                )
+        except anyio.get_cancelled_exc_class():  # also while waiting to retry
+            self._task_end(task_id, path, CANCELLED, None, "cancelled", attempt)
+            raise
+
+    async def _before_retry(self, task_id: str, path: str, attempt: int, error: str) -> None:
+        retry = self.settings.retry
+        wait = min(retry.max_delay, retry.base_delay * (2 ** (attempt - 1)))
+        wait *= 0.5 + self.engine.rand() / 2
+        self.emit(
+            TaskRetried(
+                run_id=self.run_id,
+                task_id=task_id,
+                step_id=path,
+                attempt=attempt + 1,
+                error=error,
+                wait_s=round(wait, 3),
             )
+        )
+        await self.engine.sleep(wait)
+
+    async def _command(
+        self, step: Step, command: str, task_id: str, path: str, attempt: int
+    ) -> _TaskOutcome:
+        """Run a `run:` step's command. A non-zero exit without `allow_failure` is a failed
+        task, so resume runs the command again instead of replaying its failure."""
+        result = await run_command(command, cwd=self.req.workspace, timeout_s=None)
+        output: Any = {
+            "output": parse_output(result, step.output),
+            "exit_code": result.exit_code,
+            "stderr": result.stderr[-4000:],
+        }
+        if result.exit_code != 0 and not step.allow_failure:
+            tail = result.stderr.strip()[-300:]
+            error = f"command exited with code {result.exit_code}" + (f": {tail}" if tail else "")
+            return self._task_end(task_id, path, FAILED, output, error, attempt)
+        return self._task_end(
+            task_id, path, SUCCEEDED, output, None, attempt, TaskResult(output=output)
+        )
 
     def _task_end(
         self,
