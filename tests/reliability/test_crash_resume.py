@@ -118,7 +118,7 @@ def test_sigkilled_run_is_interrupted_then_resumed_without_orphaned_tasks(
     (tmp_path / "fan.yaml").write_text(fanout_workflow(12, concurrency=4))
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(seed=SEED, latency_s=0.3))
-    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER="1s")
+    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER="2s", ORCHESTRATE_ENGINE__HEARTBEAT="100ms")
 
     child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
     run_id = child.run_id()
