@@ -5,6 +5,8 @@ The only package that imports sqlmodel/sqlalchemy. `Store.open(url)` applies mig
 for the engine (resume) and the CLI (history), returning frozen records.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from orchestrator.store.migrations import LATEST_VERSION
 from orchestrator.store.records import (
     CallRecord,
@@ -16,7 +18,9 @@ from orchestrator.store.records import (
     TaskRecord,
 )
 from orchestrator.store.store import STALE_AFTER_S, Store
-from orchestrator.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from orchestrator.store.writer import StoreWriter
 
 __all__ = [
     "LATEST_VERSION",
@@ -31,3 +35,12 @@ __all__ = [
     "StoreWriter",
     "TaskRecord",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the writer (and its event folding) loads only for the processes that write
+    if name == "StoreWriter":
+        from orchestrator.store.writer import StoreWriter
+
+        return StoreWriter
+    raise AttributeError(f"module 'orchestrator.store' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -46,7 +46,9 @@ from orchestrator.store.records import (
     TaskRecord,
     load_json,
 )
-from orchestrator.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from orchestrator.store.writer import StoreWriter
 
 STALE_AFTER_S = 30.0
 _ITEM_REF = re.compile(r"^(?P<step>[^\[\]]+)\[(?P<index>\d+)\]$")
@@ -126,6 +128,8 @@ class Store:
     # --- write side -----------------------------------------------------------------------------
 
     def writer(self, *, max_batch: int = 1000, max_delay_s: float = 0.05) -> StoreWriter:
+        from orchestrator.store.writer import StoreWriter
+
         return StoreWriter(self, max_batch=max_batch, max_delay_s=max_delay_s)
 
     def _check_writable(self) -> None:
