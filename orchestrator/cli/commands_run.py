@@ -197,7 +197,13 @@ async def _execute(
             async def should_cancel(rid: str) -> bool:
                 return await anyio.to_thread.run_sync(store.cancel_requested, rid)
 
-            engine = Engine(settings=settings, llm=llm, emit=emit, should_cancel=should_cancel)
+            engine = Engine(
+                settings=settings,
+                llm=llm,
+                emit=emit,
+                should_cancel=should_cancel,
+                pace=writer.drain,
+            )
             request = RunRequest(
                 workflow=workflow,
                 inputs=inputs,

@@ -180,6 +180,7 @@ class Engine:
         emit: Emit,
         worker: WorkerFn | None = None,
         should_cancel: Callable[[str], Awaitable[bool]] | None = None,
+        pace: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
@@ -193,6 +194,8 @@ class Engine:
         self.emit = emit
         self.worker = worker
         self.should_cancel = should_cancel
+        # awaited before each task starts: lets a slower sink (the store) hold the engine back
+        self.pace = pace
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
@@ -745,6 +748,8 @@ class _Run:
         prior = self.prior.get(key)
         if prior is not None:
             return _TaskOutcome(SUCCEEDED, prior.output)
+        if self.engine.pace is not None:
+            await self.engine.pace()
         if self.stopping:
             return _TaskOutcome(CANCELLED, error=f"run {self.stopping}")
         task_id = new_id()

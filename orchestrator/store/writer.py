@@ -96,6 +96,21 @@ class StoreWriter:
             self._poke()
             await progress.wait()
 
+    async def drain(self) -> None:
+        """Backpressure for producers that can wait: return at once unless the backlog is over
+        a few batches, else once it is back under one. Bounds the memory of a run whose events
+        arrive faster than the database commits them."""
+        if self.pending <= 4 * self._max_batch:
+            return
+        while self.pending > self._max_batch:
+            if self._error is not None:
+                raise RuntimeError("the store writer failed") from self._error
+            if self._tg is None or self._progress is None:
+                return
+            progress = self._progress
+            self._poke()
+            await progress.wait()
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> StoreWriter:

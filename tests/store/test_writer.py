@@ -376,3 +376,18 @@ def test_time_is_not_needed_to_flush_when_batch_is_full(store: Store) -> None:
         return time.perf_counter() - t0
 
     assert anyio.run(main) < 5
+
+
+async def test_drain_holds_a_fast_producer_back_until_the_backlog_is_small(
+    store: Store,
+) -> None:
+    rid = new_id()
+    async with store.writer(max_batch=50) as w:
+        w.send(run_started(rid))
+        await w.drain()  # nothing to wait for
+        for i in range(2000):
+            w.send(StateSet(run_id=rid, key=f"k{i}", value=i))
+        assert w.pending > 4 * 50  # a producer far ahead of the database
+        await w.drain()
+        assert w.pending <= 50  # held back until the backlog is one batch at most
+    assert w.events_written == 2001
