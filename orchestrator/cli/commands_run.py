@@ -3,6 +3,7 @@ sinks, hand them to the engine, and map its outcome to an exit code."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -172,21 +173,23 @@ async def _execute(
     from orchestrator.engine import Engine, RunRequest
     from orchestrator.llm import make_llm
 
-    sim = None
-    if opts.sim is not None:
-        from orchestrator.sim import SimServer
-
-        sim = SimServer(opts.sim)
-        sim.start()
     concurrency = opts.concurrency or workflow.limits.concurrency or settings.engine.concurrency
-    llm = make_llm(
-        settings,
-        simulate=sim is not None,
-        base_url=sim.base_url if sim else None,
-        concurrency=concurrency,
-    )
-    sinks, closers = _console_sinks(opts, workflow, run_id, settings)
+    closers: list[Any] = []
+    llm = None
     try:
+        base_url = None
+        if opts.sim is not None:
+            from orchestrator.sim import SimServer
+
+            sim = SimServer(opts.sim)
+            sim.start()
+            closers.append(sim.stop)
+            base_url = sim.base_url
+        llm = make_llm(
+            settings, simulate=base_url is not None, base_url=base_url, concurrency=concurrency
+        )
+        sinks, sink_closers = _console_sinks(opts, workflow, run_id, settings)
+        closers.extend(sink_closers)
         async with store.writer() as writer:
             all_sinks = [writer.send, *sinks]
 
@@ -215,7 +218,7 @@ async def _execute(
                 max_tokens=opts.max_tokens,
             )
 
-            async def on_signals(scope: anyio.CancelScope) -> None:
+            async def on_signals() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     count = 0
                     async for signum in signals:
@@ -227,15 +230,15 @@ async def _execute(
                         engine.cancel(name)
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(on_signals, tg.cancel_scope)
+                tg.start_soon(on_signals)
                 outcome = await engine.run(request)
                 tg.cancel_scope.cancel()
     finally:
-        for close in closers:
+        if llm is not None:
+            with anyio.CancelScope(shield=True):
+                await llm.aclose()
+        for close in reversed(closers):  # the display first, the simulator last
             close()
-        await llm.aclose()
-        if sim is not None:
-            sim.stop()
     return outcome
 
 
@@ -291,6 +294,10 @@ def _start(
 ) -> None:
     import anyio
 
+    # Everything imported so far (the SDK, pydantic, SQLAlchemy: millions of objects) lives
+    # as long as the process; keep the garbage collector from scanning it again and again.
+    gc.collect()
+    gc.freeze()
     if opts.json:
         print(json.dumps({"type": "run", "run_id": run_id}), flush=True)
     else:

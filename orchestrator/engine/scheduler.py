@@ -298,17 +298,21 @@ class _Run:
         try:
             with cancel_scope:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._heartbeat, tg.cancel_scope)
+                    tg.start_soon(self._heartbeat)
                     results = await self._run_scope(wf.steps, scope)
                     tg.cancel_scope.cancel()
         finally:
             self.engine._scope = None
-        if cancel_scope.cancelled_caught or self.engine._cancel_reason:
+        reason, self.engine._cancel_reason = (
+            self.engine._cancel_reason,
+            None,
+        )  # next run starts clean
+        if cancel_scope.cancelled_caught or reason:
             self.stopping = "cancelled"
         failed = [(sid, r) for sid, r in results.items() if r.status == FAILED]
         if self.stopping == "cancelled":
             status = "cancelled"
-            error = f"run cancelled ({self.engine._cancel_reason or 'interrupted'})"
+            error = f"run cancelled ({reason or 'interrupted'})"
         elif self.stopping == "budget":
             status = "budget_exceeded"
             error = self.budget.exceeded
@@ -331,7 +335,7 @@ class _Run:
         ctx["steps"] = {**scope.outer, **{k: v.view() for k, v in results.items()}}
         return {name: tpl.render(ctx) for name, tpl in wf.outputs.items()}
 
-    async def _heartbeat(self, scope: anyio.CancelScope) -> None:
+    async def _heartbeat(self) -> None:
         interval = self.settings.engine.heartbeat
         while True:
             await anyio.sleep(interval)
