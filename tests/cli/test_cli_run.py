@@ -225,3 +225,33 @@ def test_export_and_rm_on_a_real_run(project: Path) -> None:
     assert code == 0
     code, out, _ = invoke("runs", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_logs_follow_tails_a_run_another_process_is_executing(project: Path) -> None:
+    env = {**os.environ, "ORCHESTRATE_ENGINE__HEARTBEAT": "100ms"}
+    (project / "slow.yaml").write_text(
+        "version: 1\nname: slow\nsteps:\n"
+        "  - {id: each, for_each: '{{ range(4) | list }}', prompt: 'item {{ item }}'}\n"
+    )
+    child = subprocess.Popen(
+        [str(ORCHESTRATE), "run", "slow.yaml", "--simulate", "--sim-latency", "700ms", "-q"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = child.stderr.readline().split()[1] if child.stderr else ""
+        for _ in range(100):  # until the run is in the store
+            if invoke("runs", "list", "--json")[1].strip() not in ("", "[]"):
+                break
+            time.sleep(0.05)
+        code, out, err = invoke("runs", "logs", run_id, "--follow", "--json")
+        assert code == 0, err
+        types = [json.loads(line)["type"] for line in out.splitlines()]
+        assert types[0] == "run_started" and types[-1] == "run_finished"
+        assert types.count("task_finished") == 4  # followed to the end, nothing missed
+        assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
