@@ -319,51 +319,75 @@ SimulateOpt = Annotated[
 ]
 SimLatencyOpt = Annotated[
     str | None,
-    typer.Option("--sim-latency", help="Simulated latency, e.g. 200ms.", rich_help_panel=_SIM),
+    typer.Option(
+        "--sim-latency",
+        metavar="DURATION",
+        help="Simulated latency, e.g. 200ms.",
+        rich_help_panel=_SIM,
+    ),
 ]
 SimFaultsOpt = Annotated[
     str | None,
     typer.Option(
         "--sim-faults",
+        metavar="SPEC",
         help="Injected faults, e.g. 429=0.05,529=0.02,500=0.01,disconnect=0.01.",
         rich_help_panel=_SIM,
     ),
 ]
 SimScriptOpt = Annotated[
     Path | None,
-    typer.Option("--sim-script", help="Rules file scripting exact replies.", rich_help_panel=_SIM),
+    typer.Option(
+        "--sim-script",
+        metavar="FILE",
+        help="Rules file scripting exact replies.",
+        rich_help_panel=_SIM,
+    ),
 ]
 SimSeedOpt = Annotated[
-    int, typer.Option("--sim-seed", help="Simulator seed.", rich_help_panel=_SIM)
+    int, typer.Option("--sim-seed", metavar="N", help="Simulator seed.", rich_help_panel=_SIM)
 ]
 SimRateLimitsOpt = Annotated[
     str | None,
     typer.Option(
         "--sim-rate-limits",
+        metavar="SPEC",
         help="Simulated limits per minute, e.g. requests=600; or 'off'.",
         rich_help_panel=_SIM,
     ),
 ]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="State store: a path or URL (default .orchestrate/state.db)."),
+    typer.Option(
+        "--db", metavar="URL", help="State store: a path or URL (default .orchestrate/state.db)."
+    ),
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings file.")]
 ConcurrencyOpt = Annotated[
     int | None,
-    typer.Option("--concurrency", min=1, help="Workers in flight.", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--concurrency", metavar="N", min=1, help="Workers in flight.", rich_help_panel=_LIMITS
+    ),
 ]
 MaxCostOpt = Annotated[
     float | None,
-    typer.Option("--max-cost-usd", min=0, help="Dollar budget.", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--max-cost-usd", metavar="USD", min=0, help="Dollar budget.", rich_help_panel=_LIMITS
+    ),
 ]
 MaxTokensOpt = Annotated[
     int | None,
-    typer.Option("--max-tokens", min=1, help="Token budget.", rich_help_panel=_LIMITS),
+    typer.Option("--max-tokens", metavar="N", min=1, help="Token budget.", rich_help_panel=_LIMITS),
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the outputs as JSON here.", rich_help_panel=_OUT),
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the outputs as JSON here.",
+        rich_help_panel=_OUT,
+    ),
 ]
 JsonOpt = Annotated[
     bool,
@@ -380,13 +404,17 @@ QuietOpt = Annotated[
 
 @app.command()
 def run(
-    workflow_file: Annotated[Path, typer.Argument(help="The workflow YAML file.")],
+    workflow_file: Annotated[
+        Path, typer.Argument(metavar="WORKFLOW", help="The workflow YAML file.")
+    ],
     input_: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="An input as NAME=VALUE (repeatable)."),
+        typer.Option(
+            "--input", "-i", metavar="NAME=VALUE", help="An input as NAME=VALUE (repeatable)."
+        ),
     ] = None,
     inputs_file: Annotated[
-        Path | None, typer.Option("--inputs", help="A JSON or YAML file of inputs.")
+        Path | None, typer.Option("--inputs", metavar="FILE", help="A JSON or YAML file of inputs.")
     ] = None,
     simulate: SimulateOpt = False,
     sim_latency: SimLatencyOpt = None,

@@ -18,7 +18,9 @@ def _echo_err(message: str) -> None:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Workflow files to check.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Check workflow files; print every problem as file:line:col: message. Exit 2 on errors."""
