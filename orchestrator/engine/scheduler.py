@@ -265,7 +265,7 @@ class _Run:
             RunStarted(
                 run_id=self.run_id,
                 workflow_name=wf.name,
-                workflow_path=str(wf.path),
+                workflow_path=str(wf.path.resolve()),  # resume may run from elsewhere
                 workflow_snapshot=wf.source_text,
                 workflow_hash=hashlib.sha256(wf.source_text.encode()).hexdigest(),
                 inputs=self.req.inputs,

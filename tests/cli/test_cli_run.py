@@ -255,3 +255,23 @@ def test_logs_follow_tails_a_run_another_process_is_executing(project: Path) -> 
         assert child.wait(timeout=30) == 0
     finally:
         child.kill()
+
+
+def test_resume_works_from_another_directory(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flows = project / "flows"
+    (flows / "agents").mkdir(parents=True)
+    (flows / "agents" / "local.md").write_text("---\nname: local\n---\nYou help.\n")
+    (flows / "wf.yaml").write_text(
+        "version: 1\nname: r\nsteps:\n"
+        "  - {id: flaky, run: 'test -f ok || (touch ok; exit 1)'}\n"
+        "  - {id: a, agent: local, prompt: hi}\n"  # found next to the workflow
+    )
+    assert invoke("run", "flows/wf.yaml", "--simulate", "-q")[0] == 1  # first attempt fails
+    elsewhere = project / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    db = str(project / ".orchestrate" / "state.db")
+    code, _, err = invoke("resume", "last", "--simulate", "-q", "--db", db)
+    assert code == 0, err
