@@ -46,7 +46,8 @@ class Budget:
         ):
             self.exceeded = (
                 f"budget reached: ${self.spent_usd:.4f} spent of max_cost_usd "
-                f"${self.max_cost_usd:.2f} (raise it with --max-cost-usd)"
+                f"${self.max_cost_usd:.2f}, and the next call could cost up to ${cost_usd:.4f} "
+                "(its max_tokens at the model's price); raise it with --max-cost-usd"
             )
             raise BudgetExceeded(self.exceeded)
         if (
@@ -55,7 +56,8 @@ class Budget:
         ):
             self.exceeded = (
                 f"budget reached: {self.spent_tokens} tokens used of max_tokens "
-                f"{self.max_tokens} (raise it with --max-tokens)"
+                f"{self.max_tokens}, and the next call could use up to {tokens}; "
+                "raise it with --max-tokens"
             )
             raise BudgetExceeded(self.exceeded)
         self.reserved_usd += cost_usd

@@ -430,7 +430,8 @@ class Store:
             select(
                 TASKS.c.step_id,
                 iteration,
-                func.count(),
+                # a cancelled attempt that a resume ran again is not one of the step's tasks
+                func.sum(case((TASKS.c.status == "cancelled", 0), else_=1)),
                 func.sum(case((TASKS.c.status == "succeeded", 1), else_=0)),
                 func.sum(case((TASKS.c.status == "failed", 1), else_=0)),
                 func.sum(case((TASKS.c.status == "skipped", 1), else_=0)),
@@ -467,6 +468,7 @@ class Store:
         for step in steps:
             key = (step.step_id, step.iteration or 0)
             n_tasks, done, failed, skipped = tasks.get(key, (0, 0, 0, 0))
+            n_tasks = n_tasks or 0
             n_calls, inp, out, cw, cr, cost, n_unknown = calls.get(key, (0, 0, 0, 0, 0, 0.0, 0))
             inp, out, cw, cr = int(inp or 0), int(out or 0), int(cw or 0), int(cr or 0)
             prompt_tokens = inp + cr + cw
