@@ -15,6 +15,7 @@ the whole run and consulted by the dispatcher before each call:
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -124,22 +125,32 @@ class ModelLimiter:
 
 
 class AdaptiveConcurrency:
-    """Calls in flight across the run, lowered on 429 and grown back slowly (AIMD)."""
+    """Calls in flight across the run, lowered on 429 and grown back slowly (AIMD).
 
-    def __init__(self, maximum: int) -> None:
+    Like TCP, one cut per round: the 429s that a burst of calls in flight all receive at once
+    halve the window once, not once each (which would take 200 down to 1 in a blink)."""
+
+    def __init__(self, maximum: int, clock: Clock = time.monotonic, cooldown_s: float = 1.0):
         self.maximum = max(1, maximum)
         self.limiter = anyio.CapacityLimiter(self.maximum)
         self._credit = 0.0
+        self._clock = clock
+        self._cooldown_s = cooldown_s
+        self._last_cut = -math.inf
 
     @property
     def current(self) -> int:
         return int(self.limiter.total_tokens)
 
     def on_rate_limited(self) -> bool:
-        """Halve the window; True if it changed."""
-        new = max(1, self.current // 2)
+        """Halve the window, at most once per cooldown; True if it changed."""
+        now = self._clock()
         self._credit = 0.0
+        if now - self._last_cut < self._cooldown_s:
+            return False
+        new = max(1, self.current // 2)
         if new != self.current:
+            self._last_cut = now
             self.limiter.total_tokens = new
             return True
         return False

@@ -68,7 +68,7 @@ class Dispatcher:
         self.emit = emit
         self.run_id = run_id
         self.budget = budget
-        self.window = AdaptiveConcurrency(concurrency)
+        self.window = AdaptiveConcurrency(concurrency, clock)
         self.gate = OverloadGate(
             cluster=settings.retry.overload_cluster,
             pause_s=settings.retry.overload_pause,

@@ -40,9 +40,11 @@ def test_token_bucket_recalibrates_from_headers() -> None:
 
 
 def test_adaptive_concurrency_halves_and_recovers_slowly() -> None:
-    window = AdaptiveConcurrency(16)
+    clock = Clock()
+    window = AdaptiveConcurrency(16, clock)
     assert window.on_rate_limited()
     assert window.current == 8
+    clock.now = 2
     window.on_rate_limited()
     assert window.current == 4
     for _ in range(3):
@@ -53,6 +55,17 @@ def test_adaptive_concurrency_halves_and_recovers_slowly() -> None:
     for _ in range(1000):
         window.on_success()
     assert window.current == 16  # never above the run's concurrency
+
+
+def test_a_burst_of_429s_halves_the_window_once() -> None:
+    clock = Clock()
+    window = AdaptiveConcurrency(200, clock)
+    for _ in range(50):  # fifty calls in flight all answered 429 at once
+        window.on_rate_limited()
+    assert window.current == 100
+    clock.now = 1.5  # the next round of 429s cuts again
+    assert window.on_rate_limited()
+    assert window.current == 50
 
 
 def test_overload_gate_opens_one_shared_pause_when_errors_cluster() -> None:
