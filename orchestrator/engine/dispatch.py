@@ -48,6 +48,10 @@ def estimate_input_tokens(request: dict[str, Any]) -> int:
     return size // _CHARS_PER_TOKEN + 1
 
 
+def _milestone(value: int, top: int) -> bool:
+    return value == top or value & (value - 1) == 0
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -171,7 +175,8 @@ class Dispatcher:
             cost = response.cost_usd = self._cost(model, used)
             self.calls += 1
             self._emit_call(spec, request, model, attempt, self._clock() - sent, response)
-            if self.window.on_success():
+            # recovery is reported at each doubling and at the top, not at every step
+            if self.window.on_success() and _milestone(self.window.current, self.window.maximum):
                 self.emit(
                     RateLimited(
                         run_id=self.run_id,

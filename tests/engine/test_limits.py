@@ -17,7 +17,7 @@ from orchestrator.events import (
     TaskStarted,
 )
 from orchestrator.events import Warning as WarningEvent
-from orchestrator.sim import SimConfig
+from orchestrator.sim import Rule, SimConfig
 
 FANOUT = """
 version: 1
@@ -50,14 +50,15 @@ async def test_a_fault_storm_ends_with_no_failed_task(make_harness: Any) -> None
 
 
 async def test_429_lowers_concurrency_and_success_grows_it_back(make_harness: Any) -> None:
-    # a burst of 429s at first (rule-free: the first requests draw faults), then calm
-    h = make_harness(SimConfig(faults={"429": 0.3}, seed=3, retry_after_s=0.01))
-    outcome = await h.run(FANOUT % 40)
+    # a burst of 429s at first, then calm
+    burst = Rule(error={"status": 429, "type": "rate_limit_error", "message": "slow down"}, times=6)
+    h = make_harness(SimConfig(rules=[burst]))
+    outcome = await h.run(FANOUT % 80)
     assert outcome.status == "succeeded", outcome.error
     windows = [e.concurrency for e in h.of(RateLimited)]
-    assert min(windows) < 8, "a 429 halved the window"
-    lowest = windows.index(min(windows))
-    assert max(windows[lowest:]) > min(windows), "successes grew it back"
+    assert windows[0] == 4, "the burst halved the window (8), once"
+    assert windows[-1] == 8, "successes grew it back to the run's concurrency"
+    assert all(e.status == "succeeded" for e in h.of(TaskFinished))
 
 
 async def test_overload_past_the_horizon_fails_the_task_with_the_api_message(
