@@ -221,6 +221,10 @@ def migrate(conn: Connection, *, target: int | None = None) -> list[int]:
 
     Returns the versions applied. A database from a newer orchestrate is refused, not guessed at.
     """
+    if conn.dialect.name == "postgresql":
+        # Two processes opening a new database at once would both create the tables: the
+        # first takes this lock for its transaction, the second then sees the work done.
+        conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
     _VERSIONS.create(conn, checkfirst=True)
     applied = set(conn.execute(_VERSIONS.select().with_only_columns(_VERSIONS.c.version)).scalars())
     newest = max(applied, default=0)

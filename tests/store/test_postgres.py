@@ -174,3 +174,32 @@ def test_orchestrate_run_and_history_on_postgres(
     assert shown.exit_code == 0, shown.stderr
     assert '"status": "succeeded"' in shown.stdout
     assert not (tmp_path / ".orchestrate" / "state.db").exists()  # nothing went to SQLite
+
+
+def test_two_processes_opening_a_new_database_at_once_both_succeed(pg_url: str) -> None:
+    import threading
+
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE race")
+    url = pg_url.rsplit("/", 1)[0] + "/race"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        try:
+            barrier.wait()
+            Store.open(url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    store = Store.open(url, readonly=True)
+    assert store.list_runs() == []
+    store.close()
