@@ -8,6 +8,7 @@ translated there into `RetryableError` or `FatalError`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,7 +63,10 @@ class SpecError(UsageError):
 
 class TaskFailed(OrchestrateError):
     """A worker could not finish its task (max_turns reached, output never valid, a fatal API
-    error...). The message says why in words a person can act on."""
+    error...). The message says why in words a person can act on. `spent` is what the calls
+    made so far cost (a `TaskResult` without output), so a failed task's tokens are counted."""
+
+    spent: Any = None
 
 
 class Cancelled(OrchestrateError):

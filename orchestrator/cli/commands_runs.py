@@ -102,9 +102,15 @@ def _resolve(store: Store, ref: str) -> str:
 
 
 def _console() -> Console:
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # Piped into a file or `less`, a table gets room for its columns instead of rich's 80;
+    # COLUMNS still wins when set.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def _print_json(value: Any) -> None:

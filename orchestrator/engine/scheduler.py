@@ -169,6 +169,14 @@ def _item_hash(item: Any) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:10]
 
 
+def _add_spent(into: TaskResult, other: TaskResult) -> None:
+    into.usage.add(other.usage)
+    into.turns += other.turns
+    into.calls += other.calls
+    if into.cost_usd is not None:
+        into.cost_usd = None if other.cost_usd is None else into.cost_usd + other.cost_usd
+
+
 class Engine:
     """Runs workflows. Build one per process; `run` may be called for several runs in turn."""
 
@@ -798,6 +806,7 @@ class _Run:
             step.timeout if worker_ctx is not None else self._timeout(step, scope.workflow)
         )
         attempt = 0
+        earlier = TaskResult(output=None)  # what failed attempts used: it counts too
         try:
             while True:
                 attempt += 1
@@ -815,13 +824,18 @@ class _Run:
                         if isinstance(exc, TimeoutError)
                         else str(exc)
                     )
+                    if isinstance(exc, TaskFailed) and isinstance(exc.spent, TaskResult):
+                        _add_spent(earlier, exc.spent)
                     # the dispatcher already retried API errors until its horizon
                     if attempt > retries or self.stopping or isinstance(exc, RetryableError):
-                        return self._task_end(task_id, path, FAILED, None, message, attempt)
+                        return self._task_end(
+                            task_id, path, FAILED, None, message, attempt, earlier
+                        )
                     await self._before_retry(task_id, path, attempt, message)
                     continue
                 except FatalError as exc:
-                    return self._task_end(task_id, path, FAILED, None, str(exc), attempt)
+                    return self._task_end(task_id, path, FAILED, None, str(exc), attempt, earlier)
+                _add_spent(task_result, earlier)
                 return self._task_end(
                     task_id, path, SUCCEEDED, task_result.output, None, attempt, task_result
                 )

@@ -173,6 +173,14 @@ async def run_worker(
     if tools is None and spec.tools:
         tools = _build_tools(spec, ctx)
     convo = _Conversation(spec, ctx, tools)
+    try:
+        return await _converse(spec, convo)
+    except TaskFailed as exc:
+        exc.spent = convo.result(None, "", None)  # what the failed attempt used still counts
+        raise
+
+
+async def _converse(spec: TaskSpec, convo: _Conversation) -> TaskResult:
     repairs = 0
     repairing = False
     while True:

@@ -160,3 +160,23 @@ async def test_unknown_model_has_unknown_cost_and_a_warning(make_harness: Any) -
     assert [e.cost_usd for e in h.of(TaskFinished)] == [None]
     warnings = [w.message for w in h.of(WarningEvent)]
     assert any("claude-experimental-9" in w and "no price" in w for w in warnings)
+
+
+async def test_a_failed_task_still_counts_the_tokens_it_used(make_harness: Any) -> None:
+    h = make_harness(SimConfig(rules=[Rule(step="pick", json={"n": 5})]))
+    outcome = await h.run("""
+    version: 1
+    name: invalid
+    steps:
+      - id: pick
+        prompt: pick a number
+        retries: 1
+        output: {type: object, required: [n], properties: {n: {type: integer, minimum: 100}}}
+    """)
+    assert outcome.status == "failed"
+    [task] = h.of(TaskFinished)
+    assert task.status == "failed" and task.attempts == 2  # the task was tried again once
+    calls = [c for c in h.of(CallFinished) if c.task_id == task.task_id]
+    assert len(calls) == 4  # each attempt: the reply, then one repair
+    assert task.usage["input_tokens"] == sum(c.usage["input_tokens"] for c in calls) > 0
+    assert task.cost_usd == pytest.approx(sum(c.cost_usd or 0 for c in calls))
