@@ -98,11 +98,11 @@ class StoreWriter:
 
     async def drain(self) -> None:
         """Backpressure for producers that can wait: return at once unless the backlog is over
-        a few batches, else once it is back under one. Bounds the memory of a run whose events
-        arrive faster than the database commits them."""
-        if self.pending <= 4 * self._max_batch:
+        two batches, else once it is back under half of one. Bounds the memory of a run whose
+        events arrive faster than the database commits them."""
+        if self.pending <= 2 * self._max_batch:
             return
-        while self.pending > self._max_batch:
+        while self.pending > self._max_batch // 2:
             if self._error is not None:
                 raise RuntimeError("the store writer failed") from self._error
             if self._tg is None or self._progress is None:
