@@ -70,6 +70,16 @@ def _sim_config(
     )
 
 
+def _require_api_key(opts: _Options) -> None:
+    """Fail before anything is created when neither a key nor --simulate is there (make_llm
+    would say the same, but only once the run's store and folders exist)."""
+    from orchestrator.errors import UsageError
+    from orchestrator.llm import NO_KEY_MESSAGE
+
+    if opts.sim is None and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise UsageError(NO_KEY_MESSAGE)
+
+
 def _settings(config: Path | None, db: str | None) -> Settings:
     from orchestrator.config import load_settings
 
@@ -453,14 +463,7 @@ def run(
     )
     workflow = load_workflow(workflow_file, settings=settings)
     inputs = workflow.coerce_inputs(_parse_inputs(input_ or [], inputs_file))
-    if opts.sim is None:
-        from orchestrator.errors import UsageError
-
-        if not os.environ.get("ANTHROPIC_API_KEY"):
-            raise UsageError(
-                "no Anthropic API key: set ANTHROPIC_API_KEY, "
-                "or run with --simulate to use the built-in simulator"
-            )
+    _require_api_key(opts)
     store = Store.open(settings.engine.db)
     run_id = new_id()
     workspace = _workspace(settings, workflow, run_id)
@@ -540,11 +543,7 @@ def resume(
                 "--use-current to resume with the file as it is now"
             )
         workflow = load_workflow(path, text=record.workflow_snapshot, settings=settings)
-    if opts.sim is None and not os.environ.get("ANTHROPIC_API_KEY"):
-        raise UsageError(
-            "no Anthropic API key: set ANTHROPIC_API_KEY, "
-            "or resume with --simulate to use the built-in simulator"
-        )
+    _require_api_key(opts)
     prior = {
         key: PriorTask(output=task.output, cost_usd=task.cost_usd)
         for key, task in store.succeeded_tasks(run_id).items()

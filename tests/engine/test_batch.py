@@ -91,7 +91,8 @@ async def test_resume_polls_the_same_batch_instead_of_submitting_again(
     assert second.status == "succeeded", second.error
     assert h.sim.log.count(path="/v1/messages/batches") == 0  # no new batch
     assert h.sim.log.count(path=f"/v1/messages/batches/{batch_id}") >= 1  # polled the old one
-    assert len(second.outputs["scores"]) == 4 if second.outputs else False
+    assert second.outputs is not None
+    assert len(second.outputs["scores"]) == 4
 
 
 async def test_a_batch_the_api_no_longer_knows_is_resubmitted(make_harness: Any) -> None:

@@ -106,11 +106,9 @@ async def test_independent_steps_run_concurrently(make_harness: Any) -> None:
       - {id: b, prompt: two}
       - {id: c, prompt: three}
     """
-    started = anyio.current_time()
     outcome = await h.run(wf)
     assert outcome.status == "succeeded"
     assert h.sim.log.max_in_flight == 3
-    assert anyio.current_time() - started < 1.0 + 0.6  # not 3 x latency in a row
 
 
 async def test_when_routes_and_skips_dependents(make_harness: Any) -> None:
@@ -377,7 +375,7 @@ async def test_resume_skips_tasks_that_already_succeeded(make_harness: Any) -> N
     h.events.clear()
     second = await h.run(wf, resume=ResumeState(tasks=prior), run_id=first.run_id)
     assert second.status == "succeeded", second.error
-    assert second.outputs == first.outputs or second.outputs is not None
+    assert second.outputs == first.outputs  # the same answers, two of them asked again
     assert h.sim.log.count(path="/v1/messages") == 2
     assert sorted(e.index for e in h.of(TaskStarted)) == [0, 3]
 
