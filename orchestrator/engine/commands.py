@@ -12,10 +12,8 @@ from typing import Any
 
 import anyio
 
+from orchestrator.environment import without_secrets
 from orchestrator.errors import TaskFailed
-
-_SECRET_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_OAUTH")
-_SECRET_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN")
 
 
 @dataclass
@@ -27,11 +25,7 @@ class CommandResult:
 
 def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The parent's environment without API keys: a command step never sees them."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_SECRET_PREFIXES) and not k.endswith(_SECRET_SUFFIXES)
-    }
+    env = without_secrets()
     env.update(extra or {})
     return env
 

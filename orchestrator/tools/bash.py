@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from anyio.abc import Process
 
+from orchestrator.environment import without_secrets
 from orchestrator.tools.base import Tool, ToolOutcome, object_schema
 
 DEFAULT_TIMEOUT_MS = 120_000
@@ -23,20 +24,6 @@ MAX_TIMEOUT_MS = 600_000
 # After the shell exits, wait this long for children that still hold its output open.
 _DRAIN_AFTER_EXIT_S = 0.5
 _NOTE_ROOM = 160
-_SECRET_PREFIXES = ("ANTHROPIC_",)
-_SECRET_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN")
-_SECRET_NAMES = frozenset({"CLAUDE_CODE_OAUTH_TOKEN"})
-
-
-def child_environment(parent: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if parent is None else parent)
-    return {
-        name: value
-        for name, value in env.items()
-        if not name.upper().startswith(_SECRET_PREFIXES)
-        and not name.upper().endswith(_SECRET_SUFFIXES)
-        and name.upper() not in _SECRET_NAMES
-    }
 
 
 def bash_tool(workspace: str, max_output_chars: int) -> Tool:
@@ -60,7 +47,7 @@ async def run_command(
     process = await anyio.open_process(
         ["bash", "-c", command],
         cwd=cwd,
-        env=child_environment(),
+        env=without_secrets(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
