@@ -54,9 +54,15 @@ _DELTA_COLUMNS = (
     "retries",
 )
 _PAYLOAD_OMIT = {"run_id", "ts"}
-_CALL_PAYLOAD_OMIT = {"run_id", "ts", "request", "response"}
-# in the tasks table already; repeating them per event would double the database
-_TASK_PAYLOAD_OMIT = {"run_id", "ts", "prompt", "system"}
+# Bodies already stored in their own row (calls, tasks, steps, runs); repeating them per event
+# would double the database, and hold a second copy of a large fan-out's output in memory.
+_BODY_OMIT: dict[type[Event], set[str]] = {
+    CallFinished: {"request", "response"},
+    TaskStarted: {"prompt", "system"},
+    TaskFinished: {"output"},
+    StepFinished: {"output"},
+    RunFinished: {"outputs"},
+}
 _payload_fields: dict[type[Event], tuple[str, ...]] = {}
 
 
@@ -64,9 +70,7 @@ def _payload(event: Event) -> str | None:
     cls = type(event)
     names = _payload_fields.get(cls)
     if names is None:
-        omit = {CallFinished: _CALL_PAYLOAD_OMIT, TaskStarted: _TASK_PAYLOAD_OMIT}.get(
-            cls, _PAYLOAD_OMIT
-        )
+        omit = _PAYLOAD_OMIT | _BODY_OMIT.get(cls, set())
         names = tuple(f.name for f in fields(cls) if f.name not in omit)
         _payload_fields[cls] = names
     return dump_json({name: getattr(event, name) for name in names})

@@ -283,8 +283,9 @@ class CallRecord(_Record):
 
 @dataclass(frozen=True, slots=True)
 class EventRecord(_Record):
-    """One stored event. `payload` is the event's fields minus type, run_id and ts (and, for
-    `call_finished`, minus request/response, which live in `calls`)."""
+    """One stored event. `payload` is the event's fields minus type, run_id and ts, and minus
+    the bodies stored in their own rows: a call's request/response (`calls`), a task's prompt,
+    system prompt and output (`tasks`), a step's output (`steps`), a run's outputs (`runs`)."""
 
     seq: int
     run_id: str

@@ -10,13 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
-import structlog
-
 from orchestrator import events as ev
+
+
+def _import_structlog() -> Any:
+    """`import structlog`, without the 5 MB of `rich.traceback` and pygments it loads for its
+    console renderer when rich is installed. The run log renders JSON only, and an `orchestrate
+    run` that is not on a terminal never needs rich, so rich is hidden while structlog loads
+    unless something has loaded it already (then it costs nothing more)."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        import structlog
+    else:
+        sys.modules["rich"] = None  # type: ignore[assignment]  # "not installed", for this import
+        try:
+            import structlog
+        finally:
+            del sys.modules["rich"]
+    return structlog
+
+
+structlog = _import_structlog()
 
 _SECRET_KEYS = frozenset({"api_key", "x-api-key", "authorization", "anthropic-api-key"})
 _FLUSH_EVERY_S = 0.2
@@ -53,8 +71,8 @@ def event_dict(event: ev.Event, *, bodies: bool = True) -> dict[str, Any]:
     """`event.to_dict()`, scrubbed; without request/response bodies when `bodies` is False.
 
     (The workflow snapshot of `run_started` counts as a body: it is the whole YAML file; so do a
-    task's system prompt and all but the start of its prompt, which the store's tasks table
-    holds in full.)"""
+    task's system prompt and all but the start of its prompt, and the outputs of tasks, steps
+    and the run, which the store holds in full: a fan-out's output can be megabytes.)"""
     data = event.to_dict()
     if isinstance(event, ev.CallFinished):
         if bodies:
@@ -62,11 +80,17 @@ def event_dict(event: ev.Event, *, bodies: bool = True) -> dict[str, Any]:
         else:
             del data["request"]
             del data["response"]
-    elif isinstance(event, ev.RunStarted) and not bodies:
+    elif bodies:
+        return data
+    elif isinstance(event, ev.RunStarted):
         del data["workflow_snapshot"]
-    elif isinstance(event, ev.TaskStarted) and not bodies:
+    elif isinstance(event, ev.TaskStarted):
         del data["system"]  # the same agent prompt for every item; the store keeps it
         data["prompt"] = _clip(event.prompt)
+    elif isinstance(event, (ev.TaskFinished, ev.StepFinished)):
+        del data["output"]
+    elif isinstance(event, ev.RunFinished):
+        del data["outputs"]
     return data
 
 

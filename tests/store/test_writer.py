@@ -148,6 +148,11 @@ async def test_events_are_stored_in_order_without_heartbeats_or_call_bodies(
     call = next(e for e in stored if e.type == "call_finished")
     assert "request" not in call.payload and "response" not in call.payload
     assert call.payload["usage"]["input_tokens"] == 100
+    # outputs live in their rows only: a large fan-out's output is not stored twice
+    for type_, body in (("task_finished", "output"), ("step_finished", "output")):
+        assert all(body not in e.payload for e in stored if e.type == type_)
+    assert all("outputs" not in e.payload for e in stored if e.type == "run_finished")
+    assert store.list_tasks(run.run_id)[0].output is not None
     assert call.as_event_dict()["run_id"] == run.run_id
     # following a run: pages after the last seq seen
     first = store.events(run.run_id, limit=4)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from orchestrator import events as ev
@@ -78,7 +80,8 @@ def test_run_log_writes_json_lines_with_levels_and_no_bodies(tmp_path: Path) -> 
         )
     )
     log(ev.TaskFinished(run_id=RUN, task_id="t1", step_id="plan", status="failed", error="boom"))
-    log(ev.RunFinished(run_id=RUN, status="failed", error="boom"))
+    log(ev.StepFinished(run_id=RUN, step_id="plan", status="succeeded", output=["x"] * 1000))
+    log(ev.RunFinished(run_id=RUN, status="failed", outputs={"a": "x" * 1000}, error="boom"))
     log.close()
     log(ev.Heartbeat(run_id=RUN))  # after close: ignored, no crash
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -87,10 +90,32 @@ def test_run_log_writes_json_lines_with_levels_and_no_bodies(tmp_path: Path) -> 
         "call_finished",
         "call_retried",
         "task_finished",
+        "step_finished",
         "run_finished",
     ]
     assert all(r["run_id"] == RUN and "timestamp" in r for r in rows)
-    assert [r["level"] for r in rows] == ["info", "info", "warning", "error", "error"]
+    assert [r["level"] for r in rows] == ["info", "info", "warning", "error", "info", "error"]
+    assert "output" not in rows[4] and "outputs" not in rows[5]  # in the store, not the log
     assert "request" not in rows[1] and "response" not in rows[1]
     assert rows[1]["usage"] == {"input_tokens": 3, "output_tokens": 1}
     assert "workflow_snapshot" not in rows[0] and rows[0]["inputs"] == {"q": "x"}
+
+
+def test_the_run_log_leaves_rich_unloaded(tmp_path: Path) -> None:
+    """A run that is not on a terminal never needs rich; structlog would load rich.traceback and
+    pygments (about 5 MB of a run's memory) for a console renderer the log never uses. rich is
+    still importable afterwards, for the live display."""
+    code = (
+        "import json, sys, pathlib\n"
+        "from orchestrator import events as ev\n"
+        "from orchestrator.ui import make_run_log\n"
+        f"path = pathlib.Path({str(tmp_path / 'r.jsonl')!r})\n"
+        "log = make_run_log(path)\n"
+        "log(ev.RunFinished(run_id='r', status='succeeded'))\n"
+        "log.close()\n"
+        "assert json.loads(path.read_text())['event'] == 'run_finished'\n"
+        "assert 'rich' not in sys.modules, 'rich loaded'\n"
+        "import rich.console\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
