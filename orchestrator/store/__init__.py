@@ -1,8 +1,8 @@
 """The shared state store: every run, step, task, call and event, and the runs' key/values.
 
-The only package that imports sqlmodel/sqlalchemy. `Store.open(url)` applies migrations;
-`Store.writer()` is the single batching writer the engine sends events to; the rest are reads
-for the engine (resume) and the CLI (history), returning frozen records.
+The only package that imports SQLAlchemy (its Core only: `models.py` says why). `Store.open(url)`
+applies migrations; `Store.writer()` is the single batching writer the engine sends events to;
+the rest are reads for the engine (resume) and the CLI (history), returning frozen records.
 """
 
 from typing import TYPE_CHECKING, Any
