@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 class StoreWriter:
     """Async context manager; see the module docstring. Obtain one with `Store.writer()`."""
 
-    def __init__(self, store: Store, *, max_batch: int = 1000, max_delay_s: float = 0.05) -> None:
+    def __init__(self, store: Store, *, max_batch: int = 250, max_delay_s: float = 0.05) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._store = store
