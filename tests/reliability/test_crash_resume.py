@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,31 @@ STALE_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The outputs of an uninterrupted run on a simulator with the same seed."""
-    tmp = tmp_path_factory.mktemp("baseline")
-    (tmp / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
-    runner = Cli(tmp)
-    with SimServer(SimConfig(seed=SEED)) as sim:
-        done = runner.run(
-            "run", "fan.yaml", "--db", "state.db", "-q", "-o", "out.json", env=real_env(sim)
-        )
-    runner.close()
-    assert done.code == 0, done.stderr
-    outputs: dict[str, Any] = json.loads((tmp / "out.json").read_text())
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, Any]]:
+    """The outputs of an uninterrupted run on a simulator with a given seed (one run per seed)."""
+    known: dict[int, dict[str, Any]] = {}
+
+    def outputs(seed: int) -> dict[str, Any]:
+        if seed not in known:
+            tmp = tmp_path_factory.mktemp(f"baseline-{seed}")
+            (tmp / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
+            runner = Cli(tmp)
+            with SimServer(SimConfig(seed=seed)) as sim:
+                done = runner.run(
+                    "run",
+                    "fan.yaml",
+                    "--db",
+                    "state.db",
+                    "-q",
+                    "-o",
+                    "out.json",
+                    env=real_env(sim),
+                )
+            runner.close()
+            assert done.code == 0, done.stderr
+            known[seed] = json.loads((tmp / "out.json").read_text())
+        return known[seed]
+
     return outputs
 
 
@@ -58,17 +72,20 @@ def interrupted(store: Store, run_id: str) -> bool:
     return record is not None and store.run_status(record, STALE_S) == "interrupted"
 
 
-@pytest.mark.parametrize("kill_after", [3, 20])
+@pytest.mark.parametrize(
+    ("seed", "kill_after"), [(SEED, 3), (SEED, 20), (29, 1), (47, 12)], ids=lambda v: str(v)
+)
 def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
     tmp_path: Path,
     cli: Cli,
     sim_factory: Any,
-    baseline: dict[str, Any],
+    baseline: Callable[[int], dict[str, Any]],
+    seed: int,
     kill_after: int,
 ) -> None:
     (tmp_path / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
     db = tmp_path / "state.db"
-    sim = sim_factory(SimConfig(seed=SEED, latency_s=LATENCY_S))
+    sim = sim_factory(SimConfig(seed=seed, latency_s=LATENCY_S))
     # A killed run is `interrupted` (resumable) once its heartbeat is older than this.
     env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER=f"{STALE_S}s")
 
@@ -108,7 +125,7 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
     outputs = json.loads((tmp_path / "out.json").read_text())
     assert len(outputs["results"]) == N
     assert all(isinstance(r, str) and r for r in outputs["results"])
-    assert outputs == baseline
+    assert outputs == baseline(seed)
     store.close()
 
 
