@@ -1,8 +1,8 @@
 """The tables of the store, as SQLAlchemy Core `Table`s: the schema as it is after every migration.
 
 Writes are Core executemany/upserts and reads return frozen records (`records.py`), so no row is
-ever an object and no caller holds a session: Core tables are all the store needs. (Until 0.1 these
-were SQLModel classes that were never instantiated; importing SQLModel and the ORM cost each
+ever an object and no caller holds a session: Core tables are all the store needs. (They were
+SQLModel classes, never instantiated; importing SQLModel and SQLAlchemy's ORM cost every
 `orchestrate run` 5.6 MB, half of its memory overhead over the bare SDK. See CHANGELOG.md.)
 
 Conventions, chosen for fast batch writes and portability to PostgreSQL:
