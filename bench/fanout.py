@@ -21,11 +21,13 @@ and for (b) store rows (runs+steps+tasks+calls+events) per second of makespan.
   python bench/fanout.py --workers 1000 --concurrency 200 --latency 50ms
   python bench/fanout.py --workers 100,1000,10000        # the scale curve
   python bench/fanout.py --workers 1000 --profile        # + py-spy profile of (b), top hot spots
+  python bench/fanout.py --workers 1000 --memprofile     # + memray: what is alive at (b)'s peak
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import sqlite3
@@ -209,9 +211,9 @@ def measure_baseline(n: int, concurrency: int, latency_s: float, work: dict[str,
     )
 
 
-def engine_cmd(db: Path, n: int, concurrency: int) -> list[str]:
+def engine_cmd(db: Path, n: int, concurrency: int, cli: list[str] | None = None) -> list[str]:
     return [
-        *h._find_cli(),
+        *(cli or h._find_cli()),
         "run",
         str(WORKFLOW),
         "--db",
@@ -252,15 +254,23 @@ def measure_engine(
     keep: bool,
     profile_to: Path | None = None,
     profile_rate: int = 500,
+    memprofile_to: Path | None = None,
 ) -> Result:
     tmp = Path(tempfile.mkdtemp(prefix="orchestrate-bench-"))
     try:
         db = tmp / "state.db"
         cmd = engine_cmd(db, n, concurrency)
+        extra_env: dict[str, str] = {}
+        if memprofile_to is not None:
+            if importlib.util.find_spec("memray") is None:
+                raise RuntimeError("--memprofile needs memray: pip install -e '.[bench]'")
+            memray = [h.PYTHON, "-m", "memray", "run", "-q", "--force", "-o", str(memprofile_to)]
+            cmd = engine_cmd(db, n, concurrency, cli=[*memray, "-m", "orchestrator"])
+            extra_env["PYTHONMALLOC"] = "malloc"  # every allocation seen, not pymalloc's arenas
         if profile_to is not None:
             spy = shutil.which("py-spy") or str(Path(h.PYTHON).with_name("py-spy"))
             if not Path(spy).exists():
-                raise RuntimeError("--profile needs py-spy: pip install py-spy")
+                raise RuntimeError("--profile needs py-spy: pip install -e '.[bench]'")
             cmd = [
                 spy,
                 "record",
@@ -280,7 +290,9 @@ def measure_engine(
             m = h.run_measured(
                 cmd,
                 timeout_s=_timeout(n, concurrency, latency_s) + 60,
-                env=h.child_env(ANTHROPIC_BASE_URL=sim.base_url, ANTHROPIC_API_KEY="sk-bench"),
+                env=h.child_env(
+                    ANTHROPIC_BASE_URL=sim.base_url, ANTHROPIC_API_KEY="sk-bench", **extra_env
+                ),
                 cwd=tmp,  # .orchestrate/runs and .orchestrate/logs land in the temp dir
             )
             sim_cpu = sim.cpu_s() - sim0
@@ -398,6 +410,38 @@ def summarize_profile(raw: Path, top: int = 10) -> str:
     )
 
 
+def summarize_memory(capture: Path, top: int = 15) -> str:
+    """What was alive at the run's peak of heap memory (memray's high-water mark), grouped by
+    the innermost project frame that allocated it (else the outermost frame), imports apart."""
+    import memray
+
+    reader = memray.FileReader(str(capture))
+    peak = imports = 0
+    sites: dict[str, int] = {}
+    for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
+        peak += rec.size
+        stack = rec.stack_trace(max_stacks=100)  # innermost first: (function, file, line)
+        if any("importlib._bootstrap" in file for _, file, _ in stack):
+            imports += rec.size
+            continue
+        ours = [f for f in stack if "orchestrator/" in f[1]]
+        func, file, line = (ours or stack[-1:] or [("?", "?", 0)])[0]
+        where = file[file.find("orchestrator/") :] if ours else Path(file).name
+        leaf = f"{Path(stack[0][1]).name}:{stack[0][0]}" if stack else "?"
+        name = f"{where}:{line} {func}  <- {leaf}"
+        sites[name] = sites.get(name, 0) + rec.size
+    mb = lambda b: b / 1e6  # noqa: E731
+    rows = [(name, f"{mb(b):.2f}") for name, b in sorted(sites.items(), key=lambda kv: -kv[1])]
+    return "\n".join(
+        [
+            f"  heap at its peak: {mb(peak):.1f} MB, of which imports {mb(imports):.1f} MB and the "
+            f"run {mb(peak - imports):.1f} MB (RSS adds shared libraries, stacks, fragmentation)",
+            "",
+            h.table(["allocated at (project frame <- leaf)", "MB at peak"], rows[:top]),
+        ]
+    )
+
+
 _WAITING = (
     "Condition.wait (threading.py",
     "_worker (concurrent/futures/thread.py",
@@ -465,6 +509,12 @@ def main() -> int:
         help="workers for the profiled run (default: as said for --profile)",
     )
     parser.add_argument("--profile-out", type=Path, help="keep py-spy's raw stacks here")
+    parser.add_argument(
+        "--memprofile",
+        action="store_true",
+        help="then run (b) once under memray (pip install -e '.[bench]') at the --profile size "
+        "and print what was alive at the peak of its heap, by allocating project function",
+    )
     parser.add_argument("--keep", action="store_true", help="keep (b)'s temp dirs and databases")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--baseline-child", help=argparse.SUPPRESS)
@@ -624,6 +674,16 @@ def main() -> int:
         print(summarize_profile(raw))
         if args.profile_out is None:
             shutil.rmtree(raw.parent, ignore_errors=True)
+
+    if args.memprofile and "b" in sides:
+        n = args.profile_size or max([s for s in sizes if s <= 1000] or [min(sizes)])
+        capture = Path(tempfile.mkdtemp(prefix="orchestrate-mem-")) / "run.bin"
+        print(f"\nmemory of (b) at n={n} (memray, PYTHONMALLOC=malloc):", flush=True)
+        try:
+            measure_engine(n, c, latency_s, keep=args.keep, memprofile_to=capture)
+            print(summarize_memory(capture))
+        finally:
+            shutil.rmtree(capture.parent, ignore_errors=True)
 
     if args.json:
         print(
