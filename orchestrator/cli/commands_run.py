@@ -412,6 +412,13 @@ QuietOpt = Annotated[
 ]
 
 
+def _print_warnings(workflow: Workflow) -> None:
+    """What `validate` would warn about, on stderr before the run starts (even with -q or
+    --json: stdout stays the outputs or the event lines)."""
+    for warning in workflow.warnings:
+        print(warning, file=sys.stderr)
+
+
 @app.command()
 def run(
     workflow_file: Annotated[
@@ -462,6 +469,7 @@ def run(
         quiet,
     )
     workflow = load_workflow(workflow_file, settings=settings)
+    _print_warnings(workflow)
     inputs = workflow.coerce_inputs(_parse_inputs(input_ or [], inputs_file))
     _require_api_key(opts)
     store = Store.open(settings.engine.db)
@@ -543,6 +551,7 @@ def resume(
                 "--use-current to resume with the file as it is now"
             )
         workflow = load_workflow(path, text=record.workflow_snapshot, settings=settings)
+    _print_warnings(workflow)
     _require_api_key(opts)
     prior = {
         key: PriorTask(output=task.output, cost_usd=task.cost_usd)

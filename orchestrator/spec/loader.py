@@ -36,7 +36,12 @@ from orchestrator.spec.models import (
     Workflow,
     _coerce,
 )
-from orchestrator.spec.templates import Template, TemplateError, compile_value
+from orchestrator.spec.templates import (
+    Template,
+    TemplateError,
+    compile_value,
+    unquoted_shell_values,
+)
 
 __all__ = ["STEP_KEYS", "TOP_KEYS", "agent_dirs", "count_steps", "load_workflow", "validate_paths"]
 
@@ -197,6 +202,22 @@ class _Loader:
 
     def warn(self, path: Path_, message: str, *, key: bool = False) -> None:
         self.warnings.append(self.pos.at(path, message, key=key, severity="warning"))
+
+    def warn_unquoted(self, command: str, step: dict[str, Any], path: Path_, label: str) -> None:
+        """Warn where a `run:` command places model-written text (step outputs, shared state,
+        `loop.previous`, a fan-out item drawn from those) without `| shquote`."""
+        roots = {"steps", "state", "loop"}
+        for_each = step.get("for_each")
+        if isinstance(for_each, Template) and for_each.variables & roots:
+            roots.add(step.get("as_") or "item")
+        for value in unquoted_shell_values(command, frozenset(roots)):
+            self.warn(
+                path,
+                f"{label}: 'run' places {value} in the shell command unquoted; model output "
+                f"can hold shell syntax such as '; rm -rf ~'. Write {{{{ {value} | shquote }}}} "
+                f"(a list: {{{{ {value} | map('shquote') | join(' ') }}}}), or leave it if the "
+                "value is trusted",
+            )
 
     def unknown_keys(
         self, data: dict[str, Any], path: Path_, allowed: Sequence[str], where: str
@@ -816,6 +837,8 @@ class _Loader:
             if isinstance(command, str) and not command.strip():
                 self.err((*path, "run"), f"{label}: 'run' is empty")
             out["run"] = tpl("run", per_item)
+            if isinstance(command, str) and out["run"] is not None:
+                self.warn_unquoted(command, out, (*path, "run"), label)
             allow = self.boolean(
                 raw.get("allow_failure"), (*path, "allow_failure"), f"{label}: 'allow_failure'"
             )

@@ -43,6 +43,12 @@ def _tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
 
 
+def _shquote(value: Any) -> str:
+    """One shell word: a string as it is, anything else (a structured output, a number) as its
+    JSON text, so `{{ steps.x.output | shquote }}` never fails on a model's JSON."""
+    return shlex.quote(value if isinstance(value, str) else _tojson(value))
+
+
 MAX_VALUE_SIZE = 10_000_000  # characters or items one `*` or `**` may produce
 
 
@@ -76,7 +82,7 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env.filters["tojson"] = _tojson
     env.filters["fromjson"] = json.loads
     # Values placed into `run:` commands: `{{ steps.x.output | shquote }}` is one shell word.
-    env.filters["shquote"] = shlex.quote
+    env.filters["shquote"] = _shquote
     return env
 
 
@@ -112,6 +118,79 @@ def _names_under(ast: nodes.Node, root: str) -> frozenset[str]:
                 if attr is not None:
                     found.add(attr)
     return frozenset(found)
+
+
+# Filters whose result is one shell word, or a number: safe to place in a command unquoted.
+_SHELL_SAFE_FILTERS = frozenset({"shquote", "int", "float", "length", "count", "abs", "round"})
+# Context values that are numbers whatever a model wrote.
+_NUMERIC_LEAVES = frozenset({"exit_code", "iterations", "iteration", "total_tasks"})
+
+
+def _chain(node: nodes.Node) -> tuple[str, tuple[str, ...]] | None:
+    """`steps.plan.output` -> ("steps", ("plan", "output")); None unless a name's attributes."""
+    if isinstance(node, nodes.Name):
+        return node.name, ()
+    if isinstance(node, nodes.Getattr | nodes.Getitem):
+        base = _chain(node.node)
+        if base is None:
+            return None
+        attr = _static_attr(node)
+        return base[0], (*base[1], attr if attr is not None else "[...]")
+    return None
+
+
+def _shell_safe(expr: nodes.Node) -> bool:
+    """`x | shquote` (or a number), or a list quoted word by word: `xs | map('shquote') | join`."""
+    if not isinstance(expr, nodes.Filter):
+        return False
+    if expr.name in _SHELL_SAFE_FILTERS:
+        return True
+    inner = expr.node
+    return (
+        expr.name == "join"
+        and isinstance(inner, nodes.Filter)
+        and inner.name == "map"
+        and bool(inner.args)
+        and isinstance(inner.args[0], nodes.Const)
+        and inner.args[0].value == "shquote"
+    )
+
+
+def unquoted_shell_values(source: str, roots: frozenset[str]) -> list[str]:
+    """The values a shell-command template reads from `roots` (e.g. model output under `steps`)
+    and places in the command without `| shquote`, as dotted paths, in order, once each.
+    A heuristic for a warning: values reached through `{% for %}` or `{% set %}` are not seen."""
+    try:
+        ast = ENV.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return []
+    found: list[str] = []
+
+    def visit(node: nodes.Node) -> None:
+        chain = _chain(node)
+        if chain is not None:
+            root, attrs = chain
+            if root in roots and not (attrs and attrs[-1] in _NUMERIC_LEAVES):
+                path = ".".join((root, *attrs))
+                if path not in found:
+                    found.append(path)
+            if isinstance(node, nodes.Getitem):
+                visit(node.arg)
+            return
+        children: list[nodes.Node] = list(node.iter_child_nodes())
+        if isinstance(node, nodes.CondExpr):  # the test decides, the branches are placed
+            children = [node.expr1, *([node.expr2] if node.expr2 else [])]
+        for child in children:
+            visit(child)
+
+    for output in ast.find_all(nodes.Output):
+        for expr in output.nodes:
+            if isinstance(expr, nodes.TemplateData):
+                continue
+            if _shell_safe(expr):
+                continue
+            visit(expr)
+    return found
 
 
 def _raise_if_undefined(value: Any) -> None:

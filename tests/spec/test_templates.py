@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.spec import Template, TemplateError, compile_template, compile_value
+from orchestrator.spec.templates import unquoted_shell_values
 
 CTX: dict[str, Any] = {
     "inputs": {"n": 3, "question": "why?"},
@@ -139,3 +140,29 @@ def test_huge_repetition_is_refused_not_computed() -> None:
 def test_shquote_makes_a_value_one_shell_word() -> None:
     template = compile_template("echo {{ text | shquote }}")
     assert template.render({"text": "hi; rm -rf /"}) == "echo 'hi; rm -rf /'"
+    # a structured output is one word holding its JSON; a number is itself
+    assert template.render({"text": {"a": "$(x)"}}) == 'echo \'{"a": "$(x)"}\''
+    assert template.render({"text": 3}) == "echo 3"
+
+
+MODEL_WRITTEN = frozenset({"steps", "state", "loop", "item"})
+
+
+@pytest.mark.parametrize(
+    ("command", "unquoted"),
+    [
+        ("echo {{ steps.a.output }}", ["steps.a.output"]),
+        ("echo {{ steps['a'].output | join(' ') }} {{ state.k }}", ["steps.a.output", "state.k"]),
+        ("echo {{ loop.previous.draft }} {{ loop.iteration }}", ["loop.previous.draft"]),
+        ("echo {{ 'yes' if steps.a.output else 'no' }}", []),  # the test is not placed
+        ("echo {{ 'x' if inputs.f else item }}", ["item"]),
+        ("echo {{ steps.a.output | shquote }} {{ steps.a.exit_code }}", []),
+        ("echo {{ steps.a.output | map('shquote') | join(' ') }}", []),
+        ("echo {{ steps.a.output | length }} {{ inputs.dir }} {{ run.workspace }}", []),
+        ("echo {{ item[steps.a.output] | shquote }}", []),
+    ],
+)
+def test_unquoted_shell_values_finds_model_text_placed_in_a_command(
+    command: str, unquoted: list[str]
+) -> None:
+    assert unquoted_shell_values(command, MODEL_WRITTEN) == unquoted
