@@ -504,7 +504,9 @@ def logs(
     process executes, until it finishes (or its heartbeat goes stale: interrupted).
 
     --json prints one JSON object per line (JSON Lines): {seq, type, ts, run_id, ...the event's
-    fields as `orchestrate run --json` prints them}.
+    fields as `orchestrate run --json` prints them}, less the bodies stored once, in their own
+    rows: call requests and responses, task prompts and outputs, step and run outputs (see
+    `runs transcript`, `runs tasks --json`, `runs show --json`, or all of it: `runs export`).
     """
     ctx = _Ctx(db)
     with _store(ctx) as store:
