@@ -28,10 +28,17 @@ class Event:
     ts: float = field(default_factory=now)
 
     def to_dict(self) -> dict[str, Any]:
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:  # `fields()` per call was a visible share of a large run's CPU
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
         data: dict[str, Any] = {"type": self.type}
-        for f in fields(self):
-            data[f.name] = getattr(self, f.name)
+        for name in names:
+            data[name] = getattr(self, name)
         return data
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
 
 
 # --- run -------------------------------------------------------------------------------------

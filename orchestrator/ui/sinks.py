@@ -137,6 +137,24 @@ def _level(event: ev.Event) -> int:
     return logging.INFO
 
 
+class _LineWriter:
+    """structlog's output for the run log: one line per event, flushed at most every 0.2 s
+    (and at the end), where structlog's `WriteLogger` takes a lock and flushes every line."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._flushed = time.monotonic()
+
+    def msg(self, message: str) -> None:
+        self._file.write(message + "\n")
+        now = time.monotonic()
+        if now - self._flushed >= _FLUSH_EVERY_S:
+            self._file.flush()
+            self._flushed = now
+
+    debug = info = warning = error = critical = exception = fatal = log = msg
+
+
 class RunLog:
     """A structlog JSON-lines file for one run: `.orchestrate/logs/<run>.jsonl`.
 
@@ -151,7 +169,7 @@ class RunLog:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._logger: Any = structlog.wrap_logger(
-            structlog.WriteLogger(self._file),
+            _LineWriter(self._file),
             wrapper_class=structlog.make_filtering_bound_logger(level),
             processors=[
                 structlog.processors.add_log_level,
