@@ -558,6 +558,7 @@ def main() -> int:
             )
 
     results: dict[int, dict[str, Result]] = {}
+    paired: dict[int, list[float]] = {}  # b/a makespan of each interleaved (a, b) pair
     for n in sizes:
         runs: dict[str, list[Result]] = {side: [] for side in sides}
         for _ in range(args.repeat):  # interleaved, so drifting machine load hits both sides
@@ -570,6 +571,9 @@ def main() -> int:
                     flush=True,
                 )
         results[n] = {side: best(runs[side]) for side in sides}
+        if len(sides) == 2:
+            pairs = zip(runs["a"], runs["b"], strict=True)
+            paired[n] = sorted(b.makespan_s / a.makespan_s for a, b in pairs)
 
     print()
     rows = []
@@ -621,6 +625,13 @@ def main() -> int:
             print(
                 f"    makespan     {h.verdict(mk, TARGET_MAKESPAN) if n == 1000 else f'{mk:.2f}'}"
             )
+            if len(paired.get(n, [])) > 1:
+                ratios = paired[n]
+                middle = ratios[(len(ratios) - 1) // 2]
+                print(
+                    f"    (each a, b pair run back to back: median {middle:.2f}, "
+                    f"range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+                )
             print(f"    wall         {b.wall_s / a.wall_s:.2f}")
             print(
                 f"    CPU/task     {b.cpu_ms_per_task() / a.cpu_ms_per_task():.2f} gross"
