@@ -200,6 +200,11 @@ async def _execute(
         )
         sinks, sink_closers = _console_sinks(opts, workflow, run_id, settings)
         closers.extend(sink_closers)
+        # Everything loaded by now (the SDK, created just above, pydantic, SQLAlchemy, the
+        # simulator: millions of objects) lives as long as the process; keep the garbage
+        # collector from scanning it again and again during the run.
+        gc.collect()
+        gc.freeze()
         async with store.writer() as writer:
             all_sinks = [writer.send, *sinks]
 
@@ -304,10 +309,6 @@ def _start(
 ) -> None:
     import anyio
 
-    # Everything imported so far (the SDK, pydantic, SQLAlchemy: millions of objects) lives
-    # as long as the process; keep the garbage collector from scanning it again and again.
-    gc.collect()
-    gc.freeze()
     if opts.json:
         print(json.dumps({"type": "run", "run_id": run_id}), flush=True)
     else:
