@@ -138,8 +138,9 @@ def _level(event: ev.Event) -> int:
 
 
 class _LineWriter:
-    """structlog's output for the run log: one line per event, flushed at most every 0.2 s
-    (and at the end), where structlog's `WriteLogger` takes a lock and flushes every line."""
+    """structlog's output for the run log: one line per event. Routine lines are flushed at most
+    every 0.2 s, warnings and errors at once (someone tailing the log during a 529 storm sees
+    it), where structlog's `WriteLogger` takes a lock and flushes every line."""
 
     def __init__(self, file: IO[str]) -> None:
         self._file = file
@@ -149,10 +150,18 @@ class _LineWriter:
         self._file.write(message + "\n")
         now = time.monotonic()
         if now - self._flushed >= _FLUSH_EVERY_S:
-            self._file.flush()
-            self._flushed = now
+            self.flush(now)
 
-    debug = info = warning = error = critical = exception = fatal = log = msg
+    def urgent(self, message: str) -> None:
+        self._file.write(message + "\n")
+        self.flush(time.monotonic())
+
+    def flush(self, now: float) -> None:
+        self._file.flush()
+        self._flushed = now
+
+    debug = info = log = msg
+    warning = error = critical = exception = fatal = urgent
 
 
 class RunLog:
@@ -168,8 +177,9 @@ class RunLog:
         # private: the log holds rendered prompts
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._out = _LineWriter(self._file)
         self._logger: Any = structlog.wrap_logger(
-            _LineWriter(self._file),
+            self._out,
             wrapper_class=structlog.make_filtering_bound_logger(level),
             processors=[
                 structlog.processors.add_log_level,
@@ -189,8 +199,8 @@ class RunLog:
         data = event_dict(event, bodies=False)
         del data["type"], data["run_id"]
         self._logger.log(_level(event), event.type, **data)
-        if isinstance(event, ev.RunFinished):
-            self._file.flush()
+        if event.type in _FLUSH_NOW:  # run and step starts and ends, warnings
+            self._out.flush(time.monotonic())
 
     def close(self) -> None:
         if not self._file.closed:

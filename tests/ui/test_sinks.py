@@ -119,3 +119,30 @@ def test_the_run_log_leaves_rich_unloaded(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_run_log_shows_warnings_and_step_ends_at_once(tmp_path: Path) -> None:
+    """Routine lines are flushed in batches, but someone tailing the log sees a retry or a
+    finished step as soon as it happens, not at the next routine line."""
+    path = tmp_path / "logs" / f"{RUN}.jsonl"
+    log = make_run_log(path)
+
+    def lines() -> list[str]:
+        return [json.loads(line)["event"] for line in path.read_text().splitlines()]
+
+    log(ev.StepStarted(run_id=RUN, step_id="plan", kind="agent"))
+    assert lines() == ["step_started"]
+    retried = ev.CallRetried(
+        run_id=RUN,
+        task_id="t1",
+        step_id="plan",
+        attempt=1,
+        kind="overloaded",
+        error="529",
+        wait_s=1.0,
+    )
+    log(retried)
+    assert lines()[-1] == "call_retried"
+    log(ev.StepFinished(run_id=RUN, step_id="plan", status="succeeded"))
+    assert lines()[-1] == "step_finished"
+    log.close()
