@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -386,6 +386,21 @@ def verdict(value: float, target: float, *, strict: bool = False) -> str:
     """`value` against an upper bound: `<= target`, or `< target` when `strict`."""
     ok = value < target if strict else value <= target
     return f"{value:.2f}  (target {'<' if strict else '<='} {target:g}: {'PASS' if ok else 'MISS'})"
+
+
+def run_main(main: Callable[[], int], name: str) -> None:
+    """A benchmark's entry point: exit with `main()`'s code; on Ctrl-C (130) or a failed
+    measurement (1, one line naming the script) kill every child first."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        kill_all()
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
+    except RuntimeError as exc:
+        kill_all()
+        print(f"{name}: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def median(values: Sequence[float]) -> float:

@@ -553,7 +553,7 @@ def main() -> int:
             r = best(ones)
             # the median CPU, not the CPU of the median-makespan run: every net figure
             # subtracts it, so its noise moves the whole scale curve
-            fixed[side] = sorted(x.cpu_s for x in ones)[(len(ones) - 1) // 2]
+            fixed[side] = h.median([x.cpu_s for x in ones])
             print(
                 f"  fixed cost ({side}, 1 worker): CPU {fixed[side]:.2f}s (median of "
                 f"{len(ones)}), wall {r.wall_s:.2f}s, RSS {r.maxrss_mb:.0f} MB",
@@ -630,9 +630,8 @@ def main() -> int:
             )
             if len(paired.get(n, [])) > 1:
                 ratios = paired[n]
-                middle = ratios[(len(ratios) - 1) // 2]
                 print(
-                    f"    (each a, b pair run back to back: median {middle:.2f}, "
+                    f"    (each a, b pair run back to back: median {h.median(ratios):.2f}, "
                     f"range {ratios[0]:.2f}-{ratios[-1]:.2f})"
                 )
             print(f"    wall         {b.wall_s / a.wall_s:.2f}")
@@ -715,13 +714,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        h.kill_all()
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
-    except RuntimeError as exc:
-        h.kill_all()
-        print(f"fanout: {exc}", file=sys.stderr)
-        sys.exit(1)
+    h.run_main(main, "fanout")

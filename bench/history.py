@@ -276,13 +276,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        h.kill_all()
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
-    except RuntimeError as exc:
-        h.kill_all()
-        print(f"history: {exc}", file=sys.stderr)
-        sys.exit(1)
+    h.run_main(main, "history")
