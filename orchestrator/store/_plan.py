@@ -392,12 +392,7 @@ class BatchPlan:
         _upsert(conn, CALLS, self.calls.values())
         _upsert(conn, STATE, self.state.values())
         if self.events:
-            key = (conn.dialect.name, "events", _EVENT_COLUMNS)
-            insert = _driver_statements.get(key)
-            if insert is None:
-                insert = _driver_statements[key] = _compile_write(
-                    conn, EVENTS, _EVENT_COLUMNS, on_conflict=False
-                )
+            insert = _driver_statement(conn, EVENTS, _EVENT_COLUMNS, on_conflict=False)
             conn.exec_driver_sql(insert.sql, insert.params(self.events))
 
 
@@ -450,12 +445,22 @@ class _DriverStatement:
         return [{**defaults, **row} for row in rows] if defaults else rows
 
 
-_driver_statements: dict[tuple[str, str, tuple[str, ...]], _DriverStatement] = {}
+_driver_statements: dict[tuple[str, str, tuple[str, ...], bool], _DriverStatement] = {}
 _EVENT_COLUMNS = ("run_id", "ts", "type", "payload")  # `seq` is the database's
 
 
-def _compile_write(
+def _driver_statement(
     conn: Connection, table: Table, columns: tuple[str, ...], *, on_conflict: bool = True
+) -> _DriverStatement:
+    key = (conn.dialect.name, table.name, columns, on_conflict)
+    statement = _driver_statements.get(key)
+    if statement is None:
+        statement = _driver_statements[key] = _compile_write(conn, table, columns, on_conflict)
+    return statement
+
+
+def _compile_write(
+    conn: Connection, table: Table, columns: tuple[str, ...], on_conflict: bool
 ) -> _DriverStatement:
     defaults: dict[str, Any] = {}
     for column in table.columns:
@@ -485,10 +490,7 @@ def _upsert(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> N
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
-        cache_key = (conn.dialect.name, table.name, columns)
-        upsert = _driver_statements.get(cache_key)
-        if upsert is None:
-            upsert = _driver_statements[cache_key] = _compile_write(conn, table, columns)
+        upsert = _driver_statement(conn, table, columns)
         conn.exec_driver_sql(upsert.sql, upsert.params(group))
 
 
