@@ -463,7 +463,7 @@ def _package(frame: str) -> str:
 
 
 def _short(frame: str) -> str:
-    """'emit (orchestrator/cli/commands_run.py:170)' -> 'orchestrator/cli/commands_run.py:emit'."""
+    """'emit (orchestrator/cli/run.py:170)' -> 'orchestrator/cli/run.py:emit'."""
     func, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     i = path.find("orchestrator/")

@@ -23,8 +23,8 @@ from orchestrator.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_workflow": "orchestrator.spec",
-    "Workflow": "orchestrator.spec",
+    "load_workflow": "orchestrator.workflow",
+    "Workflow": "orchestrator.workflow",
     "Engine": "orchestrator.engine",
     "RunRequest": "orchestrator.engine",
     "RunOutcome": "orchestrator.engine",

@@ -69,7 +69,7 @@ from orchestrator.events import (
 )
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.ids import new_id
-from orchestrator.spec import Step, Workflow
+from orchestrator.workflow import Step, Workflow
 
 WorkerFn = Callable[[TaskSpec, WorkerContext], Awaitable[TaskResult]]
 

@@ -1,7 +1,7 @@
 """Tables for the history commands (`orchestrate runs ...`).
 
 They render the same JSON-ready dicts the commands print with `--json` (see
-`orchestrator/cli/commands_runs.py` for the keys), so text and JSON never disagree and this module
+`orchestrator/cli/history.py` for the keys), so text and JSON never disagree and this module
 needs nothing from the store.
 """
 

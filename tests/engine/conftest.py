@@ -15,7 +15,7 @@ from orchestrator.engine import Engine, ResumeState, RunOutcome, RunRequest
 from orchestrator.events import Event
 from orchestrator.llm import make_llm
 from orchestrator.sim import SimConfig, SimServer
-from orchestrator.spec import load_workflow
+from orchestrator.workflow import load_workflow
 
 FAST = {
     "retry": {"base_delay": "10ms", "max_delay": "100ms", "overload_pause": "50ms"},

@@ -34,7 +34,7 @@ from orchestrator.contracts import TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine import Engine, RunRequest
 from orchestrator.errors import TaskFailed
 from orchestrator.events import StepFinished, TaskFinished, TaskRetried, TaskStarted
-from orchestrator.spec import load_workflow
+from orchestrator.workflow import load_workflow
 
 TERMINAL = {"succeeded", "failed", "skipped", "cancelled"}
 _TMP = Path(tempfile.mkdtemp(prefix="orchestrate-property-"))

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import OrchestrateError
-from orchestrator.spec import Template, TemplateError, compile_template, compile_value
-from orchestrator.spec.templates import unquoted_shell_values
+from orchestrator.workflow import Template, TemplateError, compile_template, compile_value
+from orchestrator.workflow.templates import unquoted_shell_values
 
 CTX: dict[str, Any] = {
     "inputs": {"n": 3, "question": "why?"},

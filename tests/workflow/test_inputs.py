@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.spec import Workflow
+from orchestrator.workflow import Workflow
 
 WORKFLOW = """
 version: 1

@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Literal, Protocol
 
 from orchestrator.errors import UsageError
-from orchestrator.spec.models import Step, Workflow
+from orchestrator.workflow.models import Step, Workflow
 
 __all__ = ["CycleError", "find_cycle", "graph_text", "topo_order"]
 

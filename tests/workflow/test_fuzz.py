@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import Diagnostic
-from orchestrator.spec import validate_paths
-from orchestrator.spec.loader import STEP_KEYS, TOP_KEYS
+from orchestrator.workflow import validate_paths
+from orchestrator.workflow.loader import STEP_KEYS, TOP_KEYS
 
 WORDS = [
     *TOP_KEYS,

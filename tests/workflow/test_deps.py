@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import Diagnostic, UsageError
-from orchestrator.spec import CycleError, Workflow, graph_text, load_workflow, topo_order
-from orchestrator.spec.graph import find_cycle
+from orchestrator.workflow import CycleError, Workflow, graph_text, load_workflow, topo_order
+from orchestrator.workflow.graph import find_cycle
 
 
 def test_deps_are_needs_plus_references(load: Callable[[str], Workflow]) -> None:

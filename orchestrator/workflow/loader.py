@@ -22,10 +22,10 @@ from pydantic import ValidationError
 from orchestrator.config import Settings, default_config_text, parse_duration
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.errors import Diagnostic, SpecError
-from orchestrator.spec._yaml import Path_, Positions, decode, parse_yaml
-from orchestrator.spec.agents import agent_from_mapping, did_you_mean, load_agent_file
-from orchestrator.spec.graph import CycleError, topo_order
-from orchestrator.spec.models import (
+from orchestrator.workflow._yaml import Path_, Positions, decode, parse_yaml
+from orchestrator.workflow.agents import agent_from_mapping, did_you_mean, load_agent_file
+from orchestrator.workflow.graph import CycleError, topo_order
+from orchestrator.workflow.models import (
     _MISSING,
     AgentDef,
     Defaults,
@@ -36,7 +36,7 @@ from orchestrator.spec.models import (
     Workflow,
     _coerce,
 )
-from orchestrator.spec.templates import (
+from orchestrator.workflow.templates import (
     Template,
     TemplateError,
     compile_value,

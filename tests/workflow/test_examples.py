@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
-from orchestrator.spec import language_schema, load_workflow, validate_paths
-from orchestrator.spec.scaffold import scaffold_files
+from orchestrator.workflow import language_schema, load_workflow, validate_paths
+from orchestrator.workflow.scaffold import scaffold_files
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "workflows").glob("*.yaml"))

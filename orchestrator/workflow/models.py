@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import Diagnostic, UsageError
-from orchestrator.spec.templates import Template
+from orchestrator.workflow.templates import Template
 
 __all__ = [
     "AgentDef",

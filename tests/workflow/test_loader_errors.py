@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import Diagnostic, SpecError
-from orchestrator.spec import load_workflow
+from orchestrator.workflow import load_workflow
 
 # (case id, workflow text, line, column or None, expected message fragment)
 CASES: list[tuple[str, str, int, int | None, str]] = [

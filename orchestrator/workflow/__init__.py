@@ -4,10 +4,10 @@
 resolved, dependencies built) or raises `SpecError` carrying every diagnostic found.
 """
 
-from orchestrator.spec.agents import find_agents, load_agent_file, scan_agents
-from orchestrator.spec.graph import CycleError, graph_text, topo_order
-from orchestrator.spec.loader import agent_dirs, count_steps, load_workflow, validate_paths
-from orchestrator.spec.models import (
+from orchestrator.workflow.agents import find_agents, load_agent_file, scan_agents
+from orchestrator.workflow.graph import CycleError, graph_text, topo_order
+from orchestrator.workflow.loader import agent_dirs, count_steps, load_workflow, validate_paths
+from orchestrator.workflow.models import (
     AgentDef,
     Defaults,
     InputSpec,
@@ -17,8 +17,8 @@ from orchestrator.spec.models import (
     StepKind,
     Workflow,
 )
-from orchestrator.spec.schema import language_schema
-from orchestrator.spec.templates import Template, TemplateError, compile_template, compile_value
+from orchestrator.workflow.schema import language_schema
+from orchestrator.workflow.templates import Template, TemplateError, compile_template, compile_value
 
 __all__ = [
     "AgentDef",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import Diagnostic, SpecError
-from orchestrator.spec import Workflow, load_workflow
+from orchestrator.workflow import Workflow, load_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ def validate(
 ) -> None:
     """Check workflow files; print every problem as file:line:col: message. Exit 2 on errors."""
     from orchestrator.errors import Diagnostic, SpecError
-    from orchestrator.spec import count_steps, load_workflow
+    from orchestrator.workflow import count_steps, load_workflow
 
     report: list[dict[str, Any]] = []
     failed = False
@@ -69,7 +69,7 @@ def graph(
 ) -> None:
     """Print the step graph of a workflow (Mermaid or Graphviz dot)."""
     from orchestrator.errors import SpecError
-    from orchestrator.spec import graph_text, load_workflow
+    from orchestrator.workflow import graph_text, load_workflow
 
     if format not in ("mermaid", "dot"):
         _echo_err(f"error: unknown format '{format}' (use mermaid or dot)")
@@ -86,7 +86,7 @@ def graph(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the workflow language (for yaml-language-server and editors)."""
-    from orchestrator.spec import language_schema
+    from orchestrator.workflow import language_schema
 
     typer.echo(json.dumps(language_schema(), indent=2))
 
@@ -98,7 +98,7 @@ def init(
     ] = Path("."),
 ) -> None:
     """Scaffold a project: workflows/hello.yaml, agents/, orchestrate.yaml. Never overwrites."""
-    from orchestrator.spec.scaffold import scaffold_files
+    from orchestrator.workflow.scaffold import scaffold_files
 
     files = scaffold_files()
     for relative in files:
@@ -123,7 +123,7 @@ def agents_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List agents found in ./agents and ./.claude/agents (the first of a name wins)."""
-    from orchestrator.spec import scan_agents
+    from orchestrator.workflow import scan_agents
 
     agents, problems = scan_agents([Path("agents"), Path(".claude") / "agents"])
     rows = [

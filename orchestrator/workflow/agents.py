@@ -16,8 +16,8 @@ from typing import Any
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.errors import Diagnostic, SpecError
-from orchestrator.spec._yaml import decode, parse_yaml
-from orchestrator.spec.models import AgentDef
+from orchestrator.workflow._yaml import decode, parse_yaml
+from orchestrator.workflow.models import AgentDef
 
 __all__ = [
     "AGENT_KEYS",

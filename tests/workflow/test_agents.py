@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.spec import find_agents, load_agent_file, load_workflow
+from orchestrator.workflow import find_agents, load_agent_file, load_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 

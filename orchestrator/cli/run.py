@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from orchestrator.config import Settings
     from orchestrator.engine import ResumeState, RunOutcome
     from orchestrator.sim import SimConfig
-    from orchestrator.spec import Workflow
     from orchestrator.store import Store
+    from orchestrator.workflow import Workflow
 
 _SIM = "Simulator"
 _LIMITS = "Limits"
@@ -63,7 +63,7 @@ def _sim_config(
         if given:
             raise UsageError(f"{given[0]} only applies with --simulate")
         return None
-    from orchestrator.cli.commands_sim import build_config
+    from orchestrator.cli.sim import build_config
 
     return build_config(
         seed=seed, latency=latency, faults=faults, script=script, rate_limits=rate_limits
@@ -456,8 +456,8 @@ def run(
     an interrupted run continues with `orchestrate resume RUN`.
     """
     from orchestrator.ids import new_id
-    from orchestrator.spec import load_workflow
     from orchestrator.store import Store
+    from orchestrator.workflow import load_workflow
 
     settings = _settings(config, db)
     opts = _Options(
@@ -513,8 +513,8 @@ def resume(
     """
     from orchestrator.engine import PriorTask, ResumeState
     from orchestrator.errors import UsageError
-    from orchestrator.spec import load_workflow
     from orchestrator.store import Store
+    from orchestrator.workflow import load_workflow
 
     settings = _settings(config, db)
     opts = _Options(
