@@ -1,8 +1,10 @@
 """Prompt-cache accounting: which prefixes a request reads from the cache and which it writes.
 
 Breakpoints are the blocks marked `cache_control` (and, with a top-level `cache_control`, the
-last cacheable block); a request reads the longest marked prefix already cached and writes the
-rest up to its last breakpoint. A prefix shorter than the model's minimum is not cached at all.
+last cacheable block). A request reads the longest prefix already cached that ends at a
+breakpoint or at one of the 20 blocks before one (the API's lookback, which lets an automatic
+breakpoint move forward as a conversation grows), and writes the rest up to its last breakpoint.
+A prefix shorter than the model's minimum is not cached at all.
 Writes are returned as pending: the app commits them when the response that wrote them begins,
 as the API does, so requests that arrive together all pay the write. Keys hash the model and the
 prefix, so the cache is per model. Touched only from the server's loop: no lock.
@@ -18,6 +20,7 @@ from typing import Any
 from orchestrator.sim.replies import count_input_tokens, output_tokens, segments
 
 _TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+_LOOKBACK_BLOCKS = 20
 
 
 @dataclass(slots=True)
@@ -32,32 +35,42 @@ class CacheUsage:
 class PromptCache:
     """Prefixes written by earlier requests (by hash of model + prefix), with their expiry."""
 
-    entries: dict[str, float] = field(default_factory=dict)
+    entries: dict[str, tuple[float, float]] = field(default_factory=dict)  # key: (expiry, ttl)
 
     def account(self, body: dict[str, Any], minimum: int = 0) -> CacheUsage:
         """Tokens this request reads from and writes to the cache. Reads refresh their entry at
         once; writes are in `pending` until `commit`."""
         now = time.monotonic()
         digest = hashlib.sha256(str(body.get("model")).encode())
-        breakpoints: list[tuple[int, str, str]] = []  # (chars so far, prefix hash, ttl)
+        prefixes: list[tuple[int, str]] = []  # (chars so far, prefix hash) after each block
+        marks: list[tuple[int, str]] = []  # (block index, ttl) of each breakpoint
         chars = 0
-        for text, ttl in segments(body):
+        for i, (text, ttl) in enumerate(segments(body)):
             digest.update(text.encode())
             digest.update(b"\x00")
             chars += len(text)
-            if ttl is not None and chars // 4 >= minimum:
-                breakpoints.append((chars, digest.hexdigest(), ttl))
+            prefixes.append((chars, digest.hexdigest()))
+            if ttl is not None:
+                marks.append((i, ttl))
         usage = CacheUsage()
-        hit = -1
-        for i, (_, key, _) in enumerate(breakpoints):
-            if self.entries.get(key, 0.0) > now:
-                hit = i
+        hit = -1  # the block the longest cached prefix ends at
+        for index, _ in marks:
+            for i in range(index, max(-1, index - _LOOKBACK_BLOCKS - 1), -1):
+                if i > hit and self.entries.get(prefixes[i][1], (0.0, 0.0))[0] > now:
+                    hit = i
+                    break
         start = 0
         if hit >= 0:
-            start, key, ttl = breakpoints[hit]
+            start, key = prefixes[hit]
             usage.read = start // 4
-            self.entries[key] = now + _TTL_SECONDS.get(ttl, 300.0)  # a hit refreshes it
-        for end, key, ttl in breakpoints[hit + 1 :]:
+            ttl_s = self.entries[key][1]
+            self.entries[key] = (now + ttl_s, ttl_s)  # a hit refreshes it
+        breakpoints = [
+            (prefixes[i][0], prefixes[i][1], ttl)
+            for i, ttl in marks
+            if i > hit and prefixes[i][0] // 4 >= minimum
+        ]
+        for end, key, ttl in breakpoints:
             written = (end - start) // 4
             if ttl == "1h":
                 usage.write_1h += written
@@ -71,7 +84,8 @@ class PromptCache:
         """Make a request's writes readable (its response has begun)."""
         now = time.monotonic()
         for key, ttl_s in usage.pending:
-            self.entries[key] = max(self.entries.get(key, 0.0), now + ttl_s)
+            expiry, longest = self.entries.get(key, (0.0, 0.0))
+            self.entries[key] = (max(expiry, now + ttl_s), max(longest, ttl_s))
         usage.pending.clear()
 
 
