@@ -34,8 +34,9 @@ class Rule:
     """One scripted reply. Every given condition must hold; the first matching rule wins.
 
     Conditions: `step` and `agent` are regular expressions that must match the whole
-    `X-Orchestrate-Step` / `X-Orchestrate-Agent` header; `prompt` (the last user text) and
-    `system` are searched anywhere; `turn` is the 1-based assistant turn of the conversation.
+    `X-Orchestrate-Step` / `X-Orchestrate-Agent` header; `prompt` (the last user text, minus
+    `<system-reminder>` blocks) and `system` (the system prompt and any system-role messages)
+    are searched anywhere; `turn` is the 1-based assistant turn of the conversation.
     Reply: one of `text`, `json` (sent as the reply's text), `tool_calls` (`[{name, input}]`),
     `error` (`{status, type, message}`); or none of them with a `stop_reason` to override the
     generated reply's. `times` limits how often the rule applies before falling through.
