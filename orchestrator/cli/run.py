@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli.app import app
+from orchestrator.cli.commands_sim import SimConfigOpt, SimModelOpt
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
@@ -45,6 +46,8 @@ def _sim_config(
     script: Path | None,
     seed: int,
     rate_limits: str | None,
+    config_file: Path | None = None,
+    models: list[str] | None = None,
 ) -> SimConfig | None:
     """The simulator's settings, checked before anything starts (bad flags are exit 2)."""
     from orchestrator.errors import UsageError
@@ -56,6 +59,8 @@ def _sim_config(
             ("--sim-faults", faults),
             ("--sim-script", script),
             ("--sim-rate-limits", rate_limits),
+            ("--sim-config", config_file),
+            ("--sim-model", models or None),
         )
         if value is not None
     ]
@@ -66,7 +71,13 @@ def _sim_config(
     from orchestrator.cli.sim import build_config
 
     return build_config(
-        seed=seed, latency=latency, faults=faults, script=script, rate_limits=rate_limits
+        seed=seed or None,
+        latency=latency,
+        faults=faults,
+        script=script,
+        rate_limits=rate_limits,
+        config_file=config_file,
+        models=models,
     )
 
 
@@ -440,6 +451,8 @@ def run(
     sim_script: SimScriptOpt = None,
     sim_seed: SimSeedOpt = 0,
     sim_rate_limits: SimRateLimitsOpt = None,
+    sim_config: SimConfigOpt = None,
+    sim_model: SimModelOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -461,7 +474,16 @@ def run(
 
     settings = _settings(config, db)
     opts = _Options(
-        _sim_config(simulate, sim_latency, sim_faults, sim_script, sim_seed, sim_rate_limits),
+        _sim_config(
+            simulate,
+            sim_latency,
+            sim_faults,
+            sim_script,
+            sim_seed,
+            sim_rate_limits,
+            sim_config,
+            sim_model,
+        ),
         concurrency,
         max_cost_usd,
         max_tokens,
@@ -496,6 +518,8 @@ def resume(
     sim_script: SimScriptOpt = None,
     sim_seed: SimSeedOpt = 0,
     sim_rate_limits: SimRateLimitsOpt = None,
+    sim_config: SimConfigOpt = None,
+    sim_model: SimModelOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -518,7 +542,16 @@ def resume(
 
     settings = _settings(config, db)
     opts = _Options(
-        _sim_config(simulate, sim_latency, sim_faults, sim_script, sim_seed, sim_rate_limits),
+        _sim_config(
+            simulate,
+            sim_latency,
+            sim_faults,
+            sim_script,
+            sim_seed,
+            sim_rate_limits,
+            sim_config,
+            sim_model,
+        ),
         concurrency,
         max_cost_usd,
         max_tokens,

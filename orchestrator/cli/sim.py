@@ -18,45 +18,53 @@ if TYPE_CHECKING:
 
 def build_config(
     *,
-    seed: int = 0,
+    seed: int | None = None,
     latency: str | None = None,
     faults: str | None = None,
     script: Path | None = None,
-    list_len: int = 5,
-    tool_calls: bool = True,
+    list_len: int | None = None,
+    tool_calls: bool | None = None,
     rate_limits: str | None = None,
+    models: list[str] | None = None,
+    config_file: Path | None = None,
 ) -> SimConfig:
-    """A `SimConfig` from flag values; a bad value is a `UsageError` naming the flag."""
+    """A `SimConfig` from flag values over a `--sim-config` file; None means "not given".
+    A bad value is a `UsageError` naming the flag (or the file)."""
     from orchestrator.errors import UsageError
-    from orchestrator.sim import SimConfig, load_rules
+    from orchestrator.sim import SimConfig, load_config_file, load_rules
 
+    base: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            base = load_config_file(config_file)
+        except ValueError as exc:
+            raise UsageError(f"--sim-config: {exc}") from None
     try:
-        latency_s = SimConfig.parse_latency(latency) if latency else 0.0
+        if latency:
+            base["latency_s"] = SimConfig.parse_latency(latency)
     except ValueError as exc:
         raise UsageError(f"--sim-latency: {exc}") from None
     try:
-        fault_map = SimConfig.parse_faults(faults) if faults else {}
+        if faults:
+            base["faults"] = SimConfig.parse_faults(faults)
     except ValueError as exc:
         raise UsageError(f"--sim-faults: {exc}") from None
     try:
-        rules = load_rules(script) if script else []
+        if script:
+            base["rules"] = load_rules(script)
     except ValueError as exc:
         raise UsageError(f"--sim-script: {exc}") from None
-    extra: dict[str, Any] = {}
     if rate_limits is not None:
-        extra["rate_limits"] = _parse_rate_limits(rate_limits)
+        base["rate_limits"] = _parse_rate_limits(rate_limits)
+    if models:
+        base["models"] = [*base.get("models", []), *models]
+    given = {"seed": seed, "list_len": list_len, "tool_calls": tool_calls}
+    base.update({k: v for k, v in given.items() if v is not None})
     try:
-        return SimConfig(
-            seed=seed,
-            latency_s=latency_s,
-            faults=fault_map,
-            rules=rules,
-            list_len=list_len,
-            tool_calls=tool_calls,
-            **extra,
-        )
-    except ValueError as exc:
-        raise UsageError(f"simulator: {exc}") from None
+        return SimConfig(**base)
+    except (TypeError, ValueError) as exc:
+        where = f"--sim-config: {config_file}" if config_file is not None else "simulator"
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _parse_rate_limits(spec: str) -> dict[str, int]:
@@ -77,6 +85,24 @@ def _parse_rate_limits(spec: str) -> dict[str, int]:
     return limits
 
 
+SimConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sim-config",
+        metavar="FILE",
+        help="YAML file of simulator settings (SimConfig fields); flags override it.",
+        rich_help_panel="Simulator",
+    ),
+]
+SimModelOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sim-model",
+        metavar="ID",
+        help="A model id the simulator serves besides configs/default.yaml's (repeatable).",
+        rich_help_panel="Simulator",
+    ),
+]
 RateLimitsOpt = Annotated[
     str | None,
     typer.Option(
@@ -91,8 +117,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: a free one).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     seed: Annotated[
-        int, typer.Option("--seed", "--sim-seed", help="Seed: same seed, same replies.")
-    ] = 0,
+        int | None, typer.Option("--seed", "--sim-seed", help="Seed: same seed, same replies.")
+    ] = None,
     sim_latency: Annotated[
         str | None, typer.Option("--sim-latency", help="Latency per request, e.g. 200ms, 1s.")
     ] = None,
@@ -107,19 +133,30 @@ def serve(
         Path | None, typer.Option("--sim-script", help="YAML rules file scripting exact replies.")
     ] = None,
     list_len: Annotated[
-        int, typer.Option("--list-len", help="Length of generated JSON arrays.")
-    ] = 5,
+        int | None, typer.Option("--list-len", help="Length of generated JSON arrays (5).")
+    ] = None,
     no_tool_calls: Annotated[
-        bool, typer.Option("--no-tool-calls", help="Answer at once instead of calling tools.")
+        bool,
+        typer.Option("--no-tool-calls", help="Call tools only when tool_choice forces it."),
     ] = False,
     sim_rate_limits: RateLimitsOpt = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "--sim-model", metavar="ID", help="Serve this model id too (repeatable)."
+        ),
+    ] = None,
+    sim_config: Annotated[
+        Path | None,
+        typer.Option("--sim-config", metavar="FILE", help="YAML file of simulator settings."),
+    ] = None,
 ) -> None:
     """Serve the Messages API simulator until Ctrl-C."""
     from orchestrator.errors import UsageError
 
     if not 0 <= port <= 65535:
         raise UsageError(f"--port: {port} is not a port number (0-65535)")
-    if list_len < 0:
+    if list_len is not None and list_len < 0:
         raise UsageError("--list-len: must be 0 or more")
     config = build_config(
         seed=seed,
@@ -127,8 +164,10 @@ def serve(
         faults=sim_faults,
         script=sim_script,
         list_len=list_len,
-        tool_calls=not no_tool_calls,
+        tool_calls=False if no_tool_calls else None,
         rate_limits=sim_rate_limits,
+        models=model,
+        config_file=sim_config,
     )
     from orchestrator.sim import SimServer
 
@@ -138,7 +177,7 @@ def serve(
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.start()  # before printing: whoever reads the URL may connect at once
-    typer.echo(f"Messages API simulator on {server.base_url} (seed {seed})")
+    typer.echo(f"Messages API simulator on {server.base_url} (seed {config.seed})")
     typer.echo(f"  export ANTHROPIC_BASE_URL={server.base_url}")
     typer.echo("  export ANTHROPIC_API_KEY=sk-sim   # any non-empty key works")
     typer.echo("Ctrl-C to stop.")

@@ -1,12 +1,14 @@
 """The simulator's HTTP face: the Messages API routes, on Starlette.
 
-Per request, in the order the real API would: authentication (401), validation (400), an injected
-fault drawn from an RNG seeded by (seed, request number), rate limits (429), latency, then a
-scripted or generated reply, plain JSON or SSE. A `disconnect` fault starts the response and
-returns without finishing it, which makes uvicorn drop the connection: the client sees a broken
-transfer, never a hang. Everything runs on the server's single event loop, so the app's state
-(rule counters, prompt cache, rate-limit buckets, batches) needs no lock; only the `RequestLog`,
-read from other threads, has one.
+Per request, in the order the real API would: authentication (401), validation (400, 404 for an
+unknown model), an injected fault drawn from an RNG seeded by (seed, request number), rate limits
+(429), the prompt-cache lookup, latency, then a scripted or generated reply, plain JSON or SSE.
+The cache writes of a reply become readable when its response starts. A `disconnect` fault starts
+the response and returns without finishing it, which makes uvicorn drop the connection: the
+client sees a broken transfer, never a hang. `stream_error` ends a stream with an `error` event,
+`stream_cut` ends it cleanly before `message_stop`. Everything runs on the server's single event
+loop, so the app's state (rule counters, prompt cache, rate-limit buckets, batches) needs no
+lock; only the `RequestLog`, read from other threads, has one.
 """
 
 from __future__ import annotations
@@ -30,21 +32,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from orchestrator.sim.cache import CacheUsage, PromptCache, usage_for
 from orchestrator.sim.config import FAULT_KINDS, SimConfig
 from orchestrator.sim.log import LoggedRequest, RequestLog
+from orchestrator.sim.models import Catalog
 from orchestrator.sim.ratelimit import RateLimiter, rfc3339
 from orchestrator.sim.replies import (
     Conversation,
-    PromptCache,
     Reply,
     RequestError,
     RuleBook,
     count_input_tokens,
     make_reply,
     message_id,
-    usage_for,
-    validate_message_request,
 )
+from orchestrator.sim.validate import validate_message_request
 
 ABORT_LOG_MESSAGE = "ASGI callable returned without completing response."
 """What uvicorn logs when a `disconnect` fault abandons a response; the server filters it out."""
@@ -65,8 +67,13 @@ _FAULT_ERRORS = {
     "529": (529, "overloaded_error", "Overloaded (simulated)."),
     "500": (500, "api_error", "Internal server error (simulated)."),
 }
+_STREAM_ERROR = {
+    "type": "error",
+    "error": {"type": "overloaded_error", "message": "Overloaded (simulated, mid-stream)."},
+}
 _TEXT_CHUNK = 24
 _JSON_CHUNK = 32
+_MODELS_PAGE_MAX = 1000
 
 
 def _now_iso(ts: float | None = None) -> str:
@@ -74,7 +81,10 @@ def _now_iso(ts: float | None = None) -> str:
 
 
 class SimResponse(Response):
-    """A complete body, or SSE chunks; optionally abandoned part way (the disconnect fault)."""
+    """A complete body, or SSE chunks; optionally abandoned part way (the disconnect fault).
+
+    `on_start` runs once the status line is sent (the response "has begun"), `on_done` at the end.
+    """
 
     def __init__(
         self,
@@ -85,6 +95,7 @@ class SimResponse(Response):
         headers: dict[str, str] | None = None,
         media_type: str = "application/json",
         abort: bool = False,
+        send_body: bool = True,
     ) -> None:
         self.status_code = status
         self.body = body
@@ -93,6 +104,8 @@ class SimResponse(Response):
         self._extra = dict(headers or {})
         self._media = media_type
         self._abort = abort
+        self._send_body = send_body
+        self.on_start: Callable[[], None] | None = None
         self.on_done: Callable[[], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,6 +123,11 @@ class SimResponse(Response):
             headers["cache-control"] = "no-cache"
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
+        if self.on_start is not None:
+            self.on_start()
+        if not self._send_body:  # HEAD: the headers of a GET, no body
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         if self._chunks is None:
             if self._abort:  # half the promised body, then drop the connection
                 half = self.body[: len(self.body) // 2]
@@ -172,6 +190,7 @@ class _SimState:
         self.log = log
         self.rules = RuleBook(config.rules)
         self.cache = PromptCache()
+        self.catalog = Catalog(config.models)
         self.requests_seen = 0  # /v1/messages requests, numbering the fault draws
         self.limiter = RateLimiter(config.rate_limits)
         self.batches: dict[str, _Batch] = {}
@@ -182,8 +201,18 @@ class _SimState:
 
     # -- messages
 
+    def account(self, body: dict[str, Any]) -> CacheUsage:
+        """The prompt-cache reads and (pending) writes of a validated request."""
+        model = self.catalog.find(str(body.get("model")))
+        return self.cache.account(body, model.cache_minimum if model is not None else 0)
+
     def answer(
-        self, body: dict[str, Any], headers: dict[str, str], *, tier: str = "standard"
+        self,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        cached: CacheUsage,
+        *,
+        tier: str = "standard",
     ) -> dict[str, Any]:
         """The complete message for a validated request (raises RequestError for rule errors)."""
         conv = Conversation.of(body)
@@ -197,7 +226,7 @@ class _SimState:
             "content": reply.content,
             "stop_reason": reply.stop_reason,
             "stop_sequence": reply.stop_sequence,
-            "usage": usage_for(body, reply.content, self.cache, tier=tier),
+            "usage": usage_for(body, reply.content, cached, tier=tier),
         }
 
 
@@ -237,11 +266,13 @@ def _retry_headers(seconds: float) -> dict[str, str]:
     }
 
 
+def _sse_event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
 def sse_chunks(message: dict[str, Any]) -> list[bytes]:
     """The SSE events for a message, exactly as the Messages API streams them."""
-
-    def event(name: str, data: dict[str, Any]) -> bytes:
-        return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+    event = _sse_event
 
     usage = message["usage"]
     start = {
@@ -254,7 +285,16 @@ def sse_chunks(message: dict[str, Any]) -> list[bytes]:
     out = [event("message_start", {"type": "message_start", "message": start})]
     out.append(event("ping", {"type": "ping"}))
     for index, block in enumerate(message["content"]):
-        if block["type"] == "tool_use":
+        opening: dict[str, Any]
+        if block["type"] == "thinking":
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            text = str(block.get("thinking", ""))
+            deltas = [
+                {"type": "thinking_delta", "thinking": text[i : i + _TEXT_CHUNK]}
+                for i in range(0, len(text), _TEXT_CHUNK)
+            ]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif block["type"] == "tool_use":
             opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             text = json.dumps(block["input"])
             deltas = [
@@ -359,7 +399,7 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
 
     async def messages(request: Request, body: Any, entry: LoggedRequest) -> SimResponse:
         rid = entry.request_id or ""
-        validate_message_request(body)
+        validate_message_request(body, state.catalog)
         n = state.requests_seen
         state.requests_seen += 1
         draw = random.Random(f"{config.seed}/fault/{n}")
@@ -389,29 +429,75 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
                 kind="rate_limit_error",
                 headers=headers,
             )
+        cached = state.account(body)  # looked up on arrival; the latency is the model at work
+        if not config.cache_after_response_start:
+            state.cache.commit(cached)
         if delay > 0:
             await anyio.sleep(delay)
-        message = state.answer(body, entry.headers)
+        message = state.answer(body, entry.headers, cached)
         state.limiter.spend_output(message["usage"]["output_tokens"])
         headers = {"request-id": rid, **state.limiter.headers()}
+        if fault in ("stream_error", "stream_cut") and not entry.stream:
+            fault = None  # stream faults leave plain requests alone
         abort = fault == "disconnect"
-        if abort:
-            entry.fault = "disconnect"
+        if fault is not None:
+            entry.fault = fault
         else:
             entry.usage = dict(message["usage"])
+        response: SimResponse
         if entry.stream:
-            return SimResponse(
+            chunks = sse_chunks(message)
+            if fault == "stream_error":  # some content, then the error event, then the end
+                chunks = [*chunks[:4], _sse_event("error", _STREAM_ERROR)]
+            elif fault == "stream_cut":  # a clean end before message_delta / message_stop
+                chunks = chunks[: max(1, min(len(chunks) - 2, len(chunks) // 2))]
+            response = SimResponse(
                 200,
-                chunks=sse_chunks(message),
+                chunks=chunks,
                 headers=headers,
                 media_type="text/event-stream; charset=utf-8",
                 abort=abort,
             )
-        return SimResponse(200, body=json.dumps(message).encode(), headers=headers, abort=abort)
+        else:
+            body_bytes = json.dumps(message).encode()
+            response = SimResponse(200, body=body_bytes, headers=headers, abort=abort)
+        response.on_start = lambda: state.cache.commit(cached)
+        return response
 
     async def count_tokens(request: Request, body: Any, entry: LoggedRequest) -> SimResponse:
-        validate_message_request(body, count_only=True)
+        validate_message_request(body, state.catalog, count_only=True)
         return _json(200, {"input_tokens": count_input_tokens(body)}, entry.request_id or "")
+
+    async def models_list(request: Request, body: Any, entry: LoggedRequest) -> SimResponse:
+        query = request.query_params
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            raise RequestError("limit: Input should be a valid integer") from None
+        if not 1 <= limit <= _MODELS_PAGE_MAX:
+            raise RequestError(f"limit: Input should be between 1 and {_MODELS_PAGE_MAX}")
+        if "after_id" in query and "before_id" in query:
+            raise RequestError("after_id and before_id cannot both be given")
+        page = state.catalog.page(
+            limit=limit, after_id=query.get("after_id"), before_id=query.get("before_id")
+        )
+        return _json(200, page, entry.request_id or "")
+
+    async def models_get(request: Request, body: Any, entry: LoggedRequest) -> SimResponse:
+        model_id = request.path_params["model_id"]
+        model = state.catalog.find(model_id)
+        if model is None:
+            raise RequestError(f"model: {model_id}", status=404, kind="not_found_error")
+        return _json(200, model.to_json(), entry.request_id or "")
+
+    async def root(request: Request, body: Any, entry: LoggedRequest) -> SimResponse:
+        payload = json.dumps({"service": "orchestrate Messages API simulator", "ok": True})
+        return SimResponse(
+            200,
+            body=payload.encode(),
+            headers={"request-id": entry.request_id or ""},
+            send_body=request.method != "HEAD",
+        )
 
     def base_url(request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -458,8 +544,10 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
             else:
                 try:
                     params = item["params"]
-                    validate_message_request(params)
-                    message = state.answer(params, {}, tier="batch")
+                    validate_message_request(params, state.catalog)
+                    cached = state.account(params)
+                    state.cache.commit(cached)
+                    message = state.answer(params, {}, cached, tier="batch")
                     result = {"type": "succeeded", "message": message}
                 except RequestError as exc:
                     err = {"type": exc.kind, "message": str(exc)}
@@ -522,10 +610,12 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         message = "Not found" if status == 404 else "Method not allowed"
-        return _error(status, f"{message}: {request.method} {request.url.path}", "req_sim")
+        return _error(
+            status, f"{message}: {request.method} {request.url.path}", state.new_id("req_sim")
+        )
 
-    def route(path: str, handler: Handler, method: str) -> Route:
-        return Route(path, _route(state, handler), methods=[method])
+    def route(path: str, handler: Handler, method: str, *, auth: bool = True) -> Route:
+        return Route(path, _route(state, handler, auth=auth), methods=[method])
 
     routes = [
         route("/v1/messages", messages, "POST"),
@@ -536,6 +626,9 @@ def create_app(config: SimConfig, log: RequestLog | None = None) -> Starlette:
         route("/v1/messages/batches/{batch_id}", batch_delete, "DELETE"),
         route("/v1/messages/batches/{batch_id}/cancel", batch_cancel, "POST"),
         route("/v1/messages/batches/{batch_id}/results", batch_results, "GET"),
+        route("/v1/models", models_list, "GET"),
+        route("/v1/models/{model_id:path}", models_get, "GET"),
+        route("/", root, "GET", auth=False),  # Starlette answers HEAD for a GET route
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.log = state.log

@@ -12,8 +12,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-FAULT_KINDS = ("429", "529", "500", "disconnect")
-"""Fault names, in the order a request's random draw walks them."""
+FAULT_KINDS = ("429", "529", "500", "disconnect", "stream_error", "stream_cut")
+"""Fault names, in the order a request's random draw walks them. `disconnect` drops the
+connection part way through the body; `stream_error` sends an `event: error` (overloaded_error)
+after the first content of a stream; `stream_cut` ends a stream cleanly before `message_stop`.
+The two stream faults apply to streamed requests only: a plain request that draws one is
+answered normally."""
 
 _LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _LATENCY_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
@@ -30,8 +34,9 @@ class Rule:
     """One scripted reply. Every given condition must hold; the first matching rule wins.
 
     Conditions: `step` and `agent` are regular expressions that must match the whole
-    `X-Orchestrate-Step` / `X-Orchestrate-Agent` header; `prompt` (the last user text) and
-    `system` are searched anywhere; `turn` is the 1-based assistant turn of the conversation.
+    `X-Orchestrate-Step` / `X-Orchestrate-Agent` header; `prompt` (the last user text, minus
+    `<system-reminder>` blocks) and `system` (the system prompt and any system-role messages)
+    are searched anywhere; `turn` is the 1-based assistant turn of the conversation.
     Reply: one of `text`, `json` (sent as the reply's text), `tool_calls` (`[{name, input}]`),
     `error` (`{status, type, message}`); or none of them with a `stop_reason` to override the
     generated reply's. `times` limits how often the rule applies before falling through.
@@ -123,9 +128,13 @@ class SimConfig:
     faults: dict[str, float] = field(default_factory=dict)  # {"429": 0.05, "disconnect": 0.01}
     rules: list[Rule] = field(default_factory=list)
     list_len: int = 5  # generated arrays' length, clamped to minItems/maxItems
-    tool_calls: bool = True  # call granted client tools before answering
+    tool_calls: bool = True  # call the client tools the prompt names (False: only when forced)
     rate_limits: dict[str, int] = field(default_factory=_default_rate_limits)  # per minute
     retry_after_s: float = 1.0  # what a 429 asks the client to wait (`retry-after`, `-ms`)
+    models: list[str] = field(default_factory=list)  # ids served besides configs/default.yaml's
+    # As on the API, a cache entry is readable only once the response that wrote it has begun, so
+    # simultaneous first requests all pay the write. False: readable as soon as it is computed.
+    cache_after_response_start: bool = True
 
     def __post_init__(self) -> None:
         if self.latency_s < 0:
@@ -135,6 +144,8 @@ class SimConfig:
         if self.list_len < 0:
             raise ValueError("list length cannot be negative")
         _check_faults(self.faults)
+        if not all(isinstance(m, str) and m for m in self.models):
+            raise ValueError("models must be a list of model ids")
         unknown = set(self.rate_limits) - {"requests", "input_tokens", "output_tokens"}
         if unknown:
             raise ValueError(
@@ -202,10 +213,14 @@ def load_rules(path: str | Path) -> list[Rule]:
         return []
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of rules")
+    return _parse_rules(data, str(path))
+
+
+def _parse_rules(data: list[Any], source: str) -> list[Rule]:
     known = {f.name for f in fields(Rule)} - {"name"}
     rules = []
     for i, raw in enumerate(data, 1):
-        where = f"{path} rule {i}"
+        where = f"{source} rule {i}"
         if not isinstance(raw, dict):
             raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
         unknown = set(raw) - known
@@ -217,3 +232,48 @@ def load_rules(path: str | Path) -> list[Rule]:
             )
         rules.append(Rule(name=where, **{str(k): v for k, v in raw.items()}))
     return rules
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file of `SimConfig` fields (`--sim-config`), as keyword arguments.
+
+    Values take the flags' spellings where a field is not plain data: `latency` ("200ms"),
+    `faults` (a mapping or "429=0.05,..."), `rules` (a list of rules, or the path of a rules file,
+    relative to this file). Unknown keys are an error naming the known ones.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read simulator config ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of simulator settings")
+    known = {f.name for f in fields(SimConfig)} | {"latency"}
+    unknown = set(map(str, data)) - known
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    out: dict[str, Any] = {str(k): v for k, v in data.items()}
+    if "latency" in out:
+        out["latency_s"] = SimConfig.parse_latency(str(out.pop("latency")))
+    elif isinstance(out.get("latency_s"), str):
+        out["latency_s"] = SimConfig.parse_latency(out["latency_s"])
+    if isinstance(out.get("faults"), str):
+        out["faults"] = SimConfig.parse_faults(out["faults"])
+    rules = out.get("rules")
+    if isinstance(rules, str):
+        out["rules"] = load_rules(path.parent / rules)
+    elif isinstance(rules, list):
+        out["rules"] = _parse_rules(rules, str(path))
+    elif rules is not None:
+        raise ValueError(f"{path}: 'rules' must be a list of rules or a rules file path")
+    if isinstance(out.get("models"), str):
+        out["models"] = [out["models"]]
+    return out

@@ -1,19 +1,20 @@
-"""What the simulated model says: validation, scripted rules, generated replies, token usage.
+"""What the simulated model says: reading a request, scripted rules, generated replies.
 
-Pure functions of a request body, the config and a seeded RNG, plus two small pieces of state
-owned by the app: how often each rule has fired and which prompt-cache prefixes were written.
-A reply depends only on (seed, request content), never on arrival order, so a run is repeatable;
-`stream` and `metadata` are left out of that content so streamed and plain replies agree.
+Pure functions of a request body, the config and a seeded RNG, plus one small piece of state
+owned by the app: how often each rule has fired. A reply depends only on (seed, request content),
+never on arrival order, so a run is repeatable; `stream` and `metadata` are left out of that
+content so streamed and plain replies agree. Tools are called when the prompt names them (or
+`tool_choice` forces it), never at random, so a reply reads as an answer to its prompt.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
 import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.sim.config import Rule, SimConfig
@@ -21,7 +22,6 @@ from orchestrator.sim.schema import generate
 
 _IMAGE_CHARS = 6000  # what an image or document block counts as (about 1500 tokens)
 _QUOTE_CHARS = 80
-_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 _SENTENCES = (
     "The main point is stated first and supported by the evidence at hand.",
     "Two factors matter most: scope and the quality of the inputs.",
@@ -40,6 +40,7 @@ _HASHED_KEYS = (
     "output_format",
     "max_tokens",
     "stop_sequences",
+    "thinking",
 )
 
 
@@ -52,58 +53,10 @@ class RequestError(Exception):
         self.kind = kind
 
 
-def validate_message_request(body: Any, *, count_only: bool = False) -> None:
-    """The basic checks the Messages API makes, with messages in its style."""
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    required = ("model", "messages") if count_only else ("model", "max_tokens", "messages")
-    for key in required:
-        if key not in body:
-            raise RequestError(f"{key}: Field required")
-    if not isinstance(body["model"], str) or not body["model"]:
-        raise RequestError("model: Input should be a valid string")
-    if not count_only:
-        max_tokens = body["max_tokens"]
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-            raise RequestError("max_tokens: Input should be a valid integer")
-        if max_tokens < 1:
-            raise RequestError("max_tokens: Input should be greater than or equal to 1")
-    messages = body["messages"]
-    if not isinstance(messages, list):
-        raise RequestError("messages: Input should be a valid list")
-    if not messages:
-        raise RequestError("messages: at least one message is required")
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise RequestError(f"messages.{i}: Input should be a valid dictionary")
-        if msg.get("role") not in ("user", "assistant"):
-            raise RequestError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        content = msg.get("content")
-        if isinstance(content, str):
-            continue
-        if not isinstance(content, list):
-            raise RequestError(f"messages.{i}.content: Input should be a valid string or list")
-        for j, block in enumerate(content):
-            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                raise RequestError(f"messages.{i}.content.{j}: each block needs a 'type'")
-    system = body.get("system")
-    if system is not None and not isinstance(system, str | list):
-        raise RequestError("system: Input should be a valid string or list of text blocks")
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise RequestError("tools: Input should be a valid list")
-        for i, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise RequestError(f"tools.{i}.name: Field required")
-            if _is_client_tool(tool) and not isinstance(tool.get("input_schema"), dict):
-                raise RequestError(f"tools.{i}.custom.input_schema: Field required")
-
-
 # -- reading a request -------------------------------------------------------------------------
 
 
-def _is_client_tool(tool: dict[str, Any]) -> bool:
+def is_client_tool(tool: dict[str, Any]) -> bool:
     return tool.get("type") in (None, "custom")
 
 
@@ -131,29 +84,45 @@ def _block_text(block: Any) -> str:
     return json.dumps(clean, sort_keys=True)
 
 
-def _segments(body: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """The prompt in cache order (tools, system, messages) as (text, cache ttl or None)."""
+def cache_ttl(block: Any) -> str | None:
+    """The TTL a block's `cache_control` asks for, or None when it has none."""
+    if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
+        return str(block["cache_control"].get("ttl") or "5m")
+    return None
+
+
+_UNCACHEABLE = ("thinking", "redacted_thinking")
+
+
+def segments(body: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The prompt in cache order (tools, system, messages) as (text, cache ttl or None).
+
+    A top-level `cache_control` (automatic caching) puts a breakpoint on the last cacheable block.
+    """
     out: list[tuple[str, str | None]] = []
-
-    def ttl_of(block: Any) -> str | None:
-        if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
-            return str(block["cache_control"].get("ttl") or "5m")
-        return None
-
     for tool in body.get("tools") or []:
         clean = {k: v for k, v in tool.items() if k != "cache_control"}
-        out.append((json.dumps(clean, sort_keys=True), ttl_of(tool)))
+        out.append((json.dumps(clean, sort_keys=True), cache_ttl(tool)))
     system = body.get("system")
     if isinstance(system, str):
         out.append((system, None))
     elif isinstance(system, list):
-        out.extend((_block_text(b), ttl_of(b)) for b in system)
+        out.extend((_block_text(b), cache_ttl(b)) for b in system)
+    last_cacheable = -1
     for msg in body.get("messages") or []:
         content = msg.get("content")
         if isinstance(content, str):
             out.append((f"{msg.get('role')}: {content}", None))
+            last_cacheable = len(out) - 1
         elif isinstance(content, list):
-            out.extend((_block_text(b), ttl_of(b)) for b in content)
+            for block in content:
+                out.append((_block_text(block), cache_ttl(block)))
+                if not (isinstance(block, dict) and block.get("type") in _UNCACHEABLE):
+                    last_cacheable = len(out) - 1
+    auto = cache_ttl(body)
+    if auto is not None and last_cacheable >= 0:
+        text, ttl = out[last_cacheable]
+        out[last_cacheable] = (text, ttl or auto)
     return out
 
 
@@ -162,14 +131,50 @@ def tokens(chars: int) -> int:
 
 
 def count_input_tokens(body: dict[str, Any]) -> int:
-    return tokens(sum(len(text) for text, _ in _segments(body)))
+    return tokens(sum(len(text) for text, _ in segments(body)))
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(_block_text(b) for b in content)
+    return ""
 
 
 def _system_text(body: dict[str, Any]) -> str:
-    system = body.get("system")
-    if isinstance(system, list):
-        return "\n".join(_block_text(b) for b in system)
-    return system if isinstance(system, str) else ""
+    """The top-level system prompt and any system-role messages later in the conversation."""
+    parts = [_content_text(body.get("system"))]
+    parts.extend(
+        _content_text(m.get("content"))
+        for m in body.get("messages") or []
+        if isinstance(m, dict) and m.get("role") == "system"
+    )
+    return "\n".join(p for p in parts if p)
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|\Z)", re.DOTALL)
+
+
+def _prompt_text(content: Any) -> str:
+    """What the person typed in a user turn: its text blocks, minus the `<system-reminder>`
+    context a client such as Claude Code adds around it."""
+    if isinstance(content, str):
+        texts = [content]
+    else:
+        texts = [
+            str(b.get("text", ""))
+            for b in content or []
+            if isinstance(b, dict) and b.get("type") == "text"
+        ]
+    return "\n".join(t for t in (_REMINDER.sub("", t).strip() for t in texts) if t)
+
+
+def _has_tool_results(msg: Any) -> bool:
+    content = msg.get("content") if isinstance(msg, dict) else None
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    )
 
 
 @dataclass(slots=True)
@@ -180,34 +185,20 @@ class Conversation:
     system: str
     turn: int  # 1-based number of the assistant turn being asked for
     tool_results: int  # tool_result blocks in the conversation
+    answering_results: bool  # the last message hands tool results back
     client_tools: list[dict[str, Any]]
     schema: dict[str, Any] | None
     tool_choice: dict[str, Any]
+    thinking: dict[str, Any] | None  # the request's `thinking`, when it is on
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Conversation:
-        messages = body.get("messages") or []
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         last_user = ""
-        tool_results = 0
-        for msg in messages:
-            content = msg.get("content")
-            if isinstance(content, list):
-                tool_results += sum(
-                    1 for b in content if isinstance(b, dict) and b.get("type") == "tool_result"
-                )
         for msg in reversed(messages):
             if msg.get("role") != "user":
                 continue
-            content = msg.get("content")
-            if isinstance(content, str):
-                last_user = content
-            else:
-                texts = [
-                    str(b.get("text", ""))
-                    for b in content
-                    if isinstance(b, dict) and b.get("type") == "text"
-                ]
-                last_user = "\n".join(texts)
+            last_user = _prompt_text(msg.get("content"))
             if last_user.strip():
                 break
         schema = None
@@ -218,14 +209,24 @@ class Conversation:
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {}
         choice = body.get("tool_choice")
+        thinking = body.get("thinking")
+        on = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
         return cls(
             last_user_text=last_user,
             system=_system_text(body),
             turn=1 + sum(1 for m in messages if m.get("role") == "assistant"),
-            tool_results=tool_results,
-            client_tools=[t for t in body.get("tools") or [] if _is_client_tool(t)],
+            tool_results=sum(
+                1
+                for m in messages
+                if isinstance(m.get("content"), list)
+                for b in m["content"]
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            ),
+            answering_results=bool(messages) and _has_tool_results(messages[-1]),
+            client_tools=[t for t in body.get("tools") or [] if is_client_tool(t)],
             schema=schema,
             tool_choice=choice if isinstance(choice, dict) else {"type": "auto"},
+            thinking=thinking if on else None,
         )
 
     @property
@@ -279,58 +280,6 @@ def _rule_matches(rule: Rule, conv: Conversation, headers: dict[str, str]) -> bo
     return rule.turn is None or rule.turn == conv.turn
 
 
-# -- prompt cache --------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class CacheUsage:
-    read: int = 0
-    write_5m: int = 0
-    write_1h: int = 0
-
-
-@dataclass
-class PromptCache:
-    """Prefixes written by earlier requests (by hash of model + prefix), with their expiry."""
-
-    entries: dict[str, float] = field(default_factory=dict)
-
-    def account(self, body: dict[str, Any]) -> CacheUsage:
-        """Tokens read from and written to the cache by this request; updates the cache."""
-        segments = _segments(body)
-        now = time.monotonic()
-        digest = hashlib.sha256(str(body.get("model")).encode())
-        breakpoints: list[tuple[int, str, str]] = []  # (chars so far, prefix hash, ttl)
-        chars = 0
-        for text, ttl in segments:
-            digest.update(text.encode())
-            digest.update(b"\x00")
-            chars += len(text)
-            if ttl is not None:
-                breakpoints.append((chars, digest.hexdigest(), ttl))
-        if not breakpoints:
-            return CacheUsage()
-        hit = -1
-        for i, (_, key, _) in enumerate(breakpoints):
-            if self.entries.get(key, 0.0) > now:
-                hit = i
-        usage = CacheUsage()
-        start = 0
-        if hit >= 0:
-            start, key, ttl = breakpoints[hit]
-            usage.read = start // 4
-            self.entries[key] = now + _TTL_SECONDS.get(ttl, 300.0)  # a hit refreshes it
-        for end, key, ttl in breakpoints[hit + 1 :]:
-            written = (end - start) // 4
-            if ttl == "1h":
-                usage.write_1h += written
-            else:
-                usage.write_5m += written
-            self.entries[key] = now + _TTL_SECONDS.get(ttl, 300.0)
-            start = end
-        return usage
-
-
 # -- replies -------------------------------------------------------------------------------------
 
 
@@ -378,27 +327,50 @@ def _tool_input(tool: dict[str, Any], conv: Conversation, rng: random.Random, li
     return known
 
 
-def _wants_tools(conv: Conversation, config: SimConfig) -> bool:
-    if not conv.client_tools or conv.tool_results:
-        return False  # after tool results come back, always answer: never loop
-    choice = conv.tool_choice.get("type")
-    if choice == "none":
-        return False
-    return choice in ("any", "tool") or config.tool_calls
+def named_tools(conv: Conversation) -> list[dict[str, Any]]:
+    """The offered client tools the prompt names (as a whole word), in the order it names them."""
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    for i, tool in enumerate(conv.client_tools):
+        name = str(tool.get("name", ""))
+        match = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", conv.last_user_text)
+        if name and match:
+            found.append((match.start(), i, tool))
+    return [tool for _, _, tool in sorted(found, key=lambda f: (f[0], f[1]))]
 
 
-def _generated_tool_calls(conv: Conversation, config: SimConfig, rng: random.Random) -> Reply:
+def choose_tools(conv: Conversation, config: SimConfig) -> tuple[list[dict[str, Any]], bool]:
+    """Which tools the reply calls, and whether `tool_choice` forced it (no text before).
+
+    `auto`: the tools the last user turn names, never in answer to tool results (so a tool loop
+    ends) and never with `tool_calls` off. `any`: those, or else the first tool. `tool`: that one.
+    `none`: nothing. `disable_parallel_tool_use` keeps only the first.
+    """
     tools = conv.client_tools
-    if conv.tool_choice.get("type") == "tool":
-        named = [t for t in tools if t.get("name") == conv.tool_choice.get("name")]
-        picked = named[:1] or tools[:1]
-    else:
-        count = min(len(tools), rng.choice((1, 2)))
-        chosen = set(rng.sample(range(len(tools)), count))
-        picked = [t for i, t in enumerate(tools) if i in chosen]
-    text = f"I will use {', '.join(str(t['name']) for t in picked)} first."
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    for tool in picked:
+    choice = conv.tool_choice.get("type")
+    if not tools or choice == "none":
+        return [], False
+    if choice == "tool":
+        return [t for t in tools if t.get("name") == conv.tool_choice.get("name")][:1], True
+    forced = choice == "any"
+    picked: list[dict[str, Any]] = []
+    if forced or (config.tool_calls and not conv.answering_results):
+        picked = named_tools(conv)
+    if forced and not picked:
+        picked = tools[:1]
+    if conv.tool_choice.get("disable_parallel_tool_use") is True:
+        picked = picked[:1]
+    return picked, forced
+
+
+def _tool_calls(
+    tools: list[dict[str, Any]], forced: bool, conv: Conversation, config: SimConfig, rng: Any
+) -> Reply:
+    content: list[dict[str, Any]] = []
+    if not forced:  # a model says what it is about to do; a forced call starts with the tool
+        content.append(
+            {"type": "text", "text": f"I will use {', '.join(str(t['name']) for t in tools)}."}
+        )
+    for tool in tools:
         content.append(
             {
                 "type": "tool_use",
@@ -408,6 +380,19 @@ def _generated_tool_calls(conv: Conversation, config: SimConfig, rng: random.Ran
             }
         )
     return Reply(content, "tool_use")
+
+
+def _thinking_block(conv: Conversation, body: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A short, deterministic chain of thought with a signature, as extended thinking returns."""
+    thought = (
+        f'The request: "{conv.quote}". '
+        + ("Tools are available; " if conv.client_tools else "No tools are needed; ")
+        + "answer directly and briefly."
+    )
+    digest = hashlib.sha256(f"{seed}\n{thought}\n{body.get('model')}".encode()).digest()
+    signature = base64.b64encode(b"sim-signature:" + digest * 3).decode()
+    omitted = conv.thinking is not None and conv.thinking.get("display") == "omitted"
+    return {"type": "thinking", "thinking": "" if omitted else thought, "signature": signature}
 
 
 def _answer_text(conv: Conversation, config: SimConfig, rng: random.Random) -> str:
@@ -422,8 +407,8 @@ def _answer_text(conv: Conversation, config: SimConfig, rng: random.Random) -> s
     return f'Simulated reply to "{conv.quote}". {body}'
 
 
-def _truncate(reply: Reply, body: dict[str, Any]) -> Reply:
-    """Apply `stop_sequences` and `max_tokens` to a text reply, as the model would stop."""
+def _truncate(reply: Reply, body: dict[str, Any], spent: int) -> Reply:
+    """Apply `stop_sequences` and `max_tokens` (less `spent` on thinking) to a text reply."""
     if len(reply.content) != 1 or reply.content[0].get("type") != "text":
         return reply
     text = str(reply.content[0]["text"])
@@ -431,8 +416,8 @@ def _truncate(reply: Reply, body: dict[str, Any]) -> Reply:
         at = text.find(stop) if isinstance(stop, str) and stop else -1
         if at >= 0:
             return Reply([{"type": "text", "text": text[:at]}], "stop_sequence", stop)
-    limit = int(body.get("max_tokens") or 0) * 4
-    if limit and len(text) > limit:
+    limit = max(1, int(body.get("max_tokens") or 0) - spent) * 4
+    if len(text) > limit:
         return Reply([{"type": "text", "text": text[:limit]}], "max_tokens")
     return reply
 
@@ -450,6 +435,10 @@ def make_reply(
             status=int(err["status"]),
             kind=str(err.get("type") or "api_error"),
         )
+    if body.get("max_tokens") == 0:  # pre-warming the cache: no output at all
+        return Reply([], "max_tokens")
+    thinking = _thinking_block(conv, body, config.seed) if conv.thinking is not None else None
+    spent = output_tokens([thinking]) if thinking is not None else 0
     if rule is not None and kind == "text":
         reply = Reply([{"type": "text", "text": str(rule.text)}], "end_turn")
     elif rule is not None and kind == "json":
@@ -465,12 +454,15 @@ def make_reply(
             for call in rule.tool_calls or []
         ]
         reply = Reply(content, "tool_use")
-    elif _wants_tools(conv, config):
-        reply = _generated_tool_calls(conv, config, rng)
     else:
-        reply = _truncate(
-            Reply([{"type": "text", "text": _answer_text(conv, config, rng)}], "end_turn"), body
-        )
+        tools, forced = choose_tools(conv, config)
+        if tools:
+            reply = _tool_calls(tools, forced, conv, config, rng)
+        else:
+            text = _answer_text(conv, config, rng)
+            reply = _truncate(Reply([{"type": "text", "text": text}], "end_turn"), body, spent)
+    if thinking is not None:
+        reply.content.insert(0, thinking)
     if rule is not None and rule.stop_reason is not None:
         reply.stop_reason = rule.stop_reason
     return reply
@@ -483,27 +475,9 @@ def output_tokens(content: list[dict[str, Any]]) -> int:
             chars += len(str(block.get("text", "")))
         elif block.get("type") == "tool_use":
             chars += len(str(block.get("name"))) + len(json.dumps(block.get("input", {})))
+        elif block.get("type") == "thinking":
+            chars += len(str(block.get("thinking", ""))) or 40  # omitted thinking is still paid
     return tokens(chars)
-
-
-def usage_for(
-    body: dict[str, Any], content: list[dict[str, Any]], cache: PromptCache, *, tier: str
-) -> dict[str, Any]:
-    """The `usage` object: cache reads and writes carved out of the input tokens."""
-    total = count_input_tokens(body)
-    cached = cache.account(body)
-    written = cached.write_5m + cached.write_1h
-    return {
-        "input_tokens": max(0, total - cached.read - written),
-        "output_tokens": output_tokens(content),
-        "cache_creation_input_tokens": written,
-        "cache_read_input_tokens": cached.read,
-        "cache_creation": {
-            "ephemeral_5m_input_tokens": cached.write_5m,
-            "ephemeral_1h_input_tokens": cached.write_1h,
-        },
-        "service_tier": tier,
-    }
 
 
 def message_id(rng: random.Random) -> str:

@@ -4,7 +4,9 @@ Covers what structured outputs and tool input schemas use: types (also lists of 
 const, required and optional properties, items/prefixItems, min/maxItems, uniqueItems, numeric
 bounds, string lengths and common formats, `$ref` into `$defs`/`definitions`, anyOf/oneOf (one
 branch), allOf (merged). Required properties are always filled; optional ones about half the
-time; past a nesting depth only what is required is generated, so recursive schemas end.
+time; past a nesting depth only what is required is generated, so recursive schemas end, and
+past a hard depth nothing more is nested at all (a schema whose required properties recurse has
+no finite instance; it gets the nearest finite one instead of a recursion error).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _WORDS = (
     *("topic", "update", "value", "workflow"),
 )
 _MAX_DEPTH = 6
+_HARD_DEPTH = 16  # no nesting past this, required or not
 _MAX_NODES = 2000  # past this many values, generate only what is required (no blow-up)
 
 
@@ -148,6 +151,8 @@ class SchemaGenerator:
         props = props if isinstance(props, dict) else {}
         required = [r for r in schema.get("required", []) if isinstance(r, str)]
         out: dict[str, Any] = {}
+        if depth >= _HARD_DEPTH:
+            return out
         for key, sub in props.items():
             if key in required or (depth < _MAX_DEPTH and self.rng.random() < 0.5):
                 out[key] = self._value(sub, key, depth + 1)
@@ -168,6 +173,8 @@ class SchemaGenerator:
         lo = lo if isinstance(lo, int) else 0
         hi = hi if isinstance(hi, int) else None
         n = lo if depth >= _MAX_DEPTH else max(self.list_len, lo)
+        if depth >= _HARD_DEPTH:
+            n = 0
         if hi is not None:
             n = min(n, hi)
         prefix = schema.get("prefixItems")

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.engine import ResumeState
 from orchestrator.events import BatchSubmitted, CallFinished, TaskFinished
-from orchestrator.sim import SimConfig
+from orchestrator.sim import Rule, SimConfig
 
 BATCH = """
 version: 1
@@ -60,7 +60,9 @@ async def test_batch_calls_cost_the_batch_price(make_harness: Any) -> None:
 
 
 async def test_tool_turns_go_out_as_further_batch_rounds(make_harness: Any) -> None:
-    h = make_harness(**FAST_BATCH)
+    # the simulator calls a tool only when asked to: script it for each item's first turn
+    call = Rule(turn=1, tool_calls=[{"name": "state_list", "input": {"prefix": ""}}])
+    h = make_harness(SimConfig(rules=[call]), **FAST_BATCH)
     outcome = await h.run(BATCH % (3, "tools: [state_list]"))
     assert outcome.status == "succeeded", outcome.error
     submitted = h.of(BatchSubmitted)

@@ -111,7 +111,13 @@ async def test_a_token_budget_stops_the_run(make_harness: Any) -> None:
 
 async def test_fanout_requests_mark_the_shared_prefix_for_caching(make_harness: Any) -> None:
     h = make_harness()
-    outcome = await h.run(FANOUT % 5)
+    # A prefix over the model's cache minimum (1024 tokens), and one item at a time: as on the
+    # API, items sent together would all write the prefix before any could read it.
+    background = "Shared background for every item: the quick brown fox. " * 80
+    fanout = FANOUT.replace("limits: {concurrency: 8}", "limits: {concurrency: 1}").replace(
+        '"Shared background for every item: the quick brown fox."', f'"{background}"'
+    )
+    outcome = await h.run(fanout % 5)
     assert outcome.status == "succeeded"
     bodies = [e.body for e in h.sim.log.find(step="each")]
     assert len(bodies) == 5
@@ -148,7 +154,7 @@ def test_cost_arithmetic_matches_hand_computed_prices() -> None:
 
 
 async def test_unknown_model_has_unknown_cost_and_a_warning(make_harness: Any) -> None:
-    h = make_harness()
+    h = make_harness(SimConfig(models=["claude-experimental-9"]))  # served, but not priced
     outcome = await h.run("""
     version: 1
     name: odd

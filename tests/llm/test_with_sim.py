@@ -88,10 +88,12 @@ async def test_scripted_reply_by_step(scripted_sim: SimServer, tmp_path: Path) -
 async def test_tool_loop_with_the_real_toolset(scripted_sim: SimServer, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("the sky is blue\n")
     events: list[Event] = []
-    result = await run(scripted_sim, task(tmp_path, tools=["Read", "Glob"], max_turns=10), events)
+    prompt = "Glob the workspace, Read notes.txt, then answer."  # the simulator calls named tools
+    spec = task(tmp_path, tools=["Read", "Glob"], max_turns=10, prompt=prompt)
+    result = await run(scripted_sim, spec, events)
     assert isinstance(result.output, str)
     called = [e for e in events if isinstance(e, ToolCalled)]
-    assert called, "the simulator calls granted tools before answering"
+    assert sorted(e.tool for e in called) == ["Glob", "Read"]
     assert result.turns == len(scripted_sim.log.find(step="plan")) == result.calls
     last = scripted_sim.log.find(step="plan")[-1].body
     assert last is not None and last["messages"][-1]["content"][0]["type"] == "tool_result"

@@ -58,7 +58,18 @@ def test_bad_flag_in_a_real_process_exits_2():
 def test_serve_prints_the_url_and_answers(tmp_path: Path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("- {prompt: ping, text: pong}\n")
-    args = ["sim", "serve", "--port", "0", "--seed", "3", "--sim-script", str(rules)]
+    args = [
+        "sim",
+        "serve",
+        "--port",
+        "0",
+        "--seed",
+        "3",
+        "--sim-script",
+        str(rules),
+        "--model",
+        "m",
+    ]
     proc = subprocess.Popen(
         [*CLI, *args],
         stdout=subprocess.PIPE,
