@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli.app import app
-from orchestrator.cli.commands_sim import SimConfigOpt, SimModelOpt
+from orchestrator.cli.sim import SimConfigOpt, SimModelOpt
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
