@@ -16,6 +16,7 @@ true` when some model had no price in the configs (the dollars then cover the pr
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli.app import runs_app
+from orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,7 +74,6 @@ def _no_database(url: str) -> bool:
 
 @contextmanager
 def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
-    from orchestrator.errors import UsageError
     from orchestrator.store import Store
 
     if _no_database(ctx.db):
@@ -85,8 +86,6 @@ def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
 
 
 def _resolve(store: Store, ref: str) -> str:
-    from orchestrator.errors import UsageError
-
     try:
         return store.resolve_run(ref)
     except UsageError:
@@ -96,9 +95,6 @@ def _resolve(store: Store, ref: str) -> str:
 
 
 def _console() -> Console:
-    import os
-    import sys
-
     from rich.console import Console
 
     # Piped into a file or `less`, a table gets room for its columns instead of rich's 80;
@@ -301,7 +297,6 @@ def transcript(
     raw calls: {id, attempt, model, status, error, http_status, request_id, latency_s, request,
     response, usage, cost_usd}]}.
     """
-    from orchestrator.errors import UsageError
     from orchestrator.ui.transcript import build_transcript, render_transcript
 
     ctx = _Ctx(db)
@@ -495,8 +490,6 @@ def rm(
     db: DbOpt = None,
 ) -> None:
     """Delete a run and everything recorded about it (asks first unless --yes)."""
-    from orchestrator.errors import UsageError
-
     ctx = _Ctx(db)
     with _store(ctx, readonly=False) as store:
         run_id = _resolve(store, run)
@@ -531,7 +524,6 @@ def prune(
     """Delete the runs that finished longer ago than --older-than (asks unless --yes). Running and
     interrupted runs are kept: resume or `runs rm` them."""
     from orchestrator.config import parse_duration
-    from orchestrator.errors import UsageError
 
     try:
         seconds = parse_duration(older_than)
@@ -555,8 +547,6 @@ def prune(
 def cancel(run: RunArg, db: DbOpt = None) -> None:
     """Ask a run that another process executes to stop gracefully: in-flight workers finish
     their current call, nothing new starts, and the run ends `cancelled` (resumable)."""
-    from orchestrator.errors import UsageError
-
     ctx = _Ctx(db)
     with _store(ctx, readonly=False) as store:
         run_id = _resolve(store, run)

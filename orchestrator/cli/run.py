@@ -23,11 +23,15 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 import typer
 
 from orchestrator.cli.app import app
+from orchestrator.errors import UsageError
+from orchestrator.paths import write_private
 
 if TYPE_CHECKING:
+    from orchestrator.assembly import RunPlan
     from orchestrator.config import Settings
     from orchestrator.engine import RunOutcome
     from orchestrator.sim import SimConfig
+    from orchestrator.store import Store
     from orchestrator.workflow import Workflow
 
 _SIM = "Simulator"
@@ -155,8 +159,6 @@ class RunFlags:
 
     def sim_config(self) -> SimConfig | None:
         """The simulator's settings, checked before anything starts (bad flags are exit 2)."""
-        from orchestrator.errors import UsageError
-
         given = [
             flag
             for flag, value in (
@@ -242,8 +244,6 @@ def _print_warnings(workflow: Workflow) -> None:
 
 
 def _write_outputs(flags: RunFlags, outputs: dict[str, Any] | None) -> None:
-    from orchestrator.paths import write_private
-
     if flags.output is not None:
         write_private(flags.output, json.dumps(outputs, indent=2, ensure_ascii=False) + "\n")
 
@@ -273,7 +273,9 @@ def _report(outcome: RunOutcome, flags: RunFlags) -> None:
     raise typer.Exit(outcome.exit_code)
 
 
-def _start(flags: RunFlags, settings: Settings, plan: Any, store: Any, sim: Any) -> None:
+def _start(
+    flags: RunFlags, settings: Settings, plan: RunPlan, store: Store, sim: SimConfig | None
+) -> None:
     """Run `plan` to its end in this process (it is the whole process: signals cancel it)."""
     import anyio
 
@@ -398,8 +400,6 @@ def resume(
 
 def _parse_inputs(pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
     import yaml
-
-    from orchestrator.errors import UsageError
 
     raw: dict[str, Any] = {}
     if inputs_file is not None:

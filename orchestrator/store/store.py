@@ -1,9 +1,11 @@
 """The store: opening (with migrations), the engine's reads, and the history queries of the CLI.
 
 Writes during a run go through `Store.writer()` only (one writer per process, see `writer.py`).
-The few writes made here -- `request_cancel` from another process, `delete_run`, `prune` -- are
-short BEGIN IMMEDIATE transactions that wait behind the writer (busy timeout) rather than fail.
-Every read uses a short-lived pooled connection; in WAL mode readers never wait for the writer.
+The few writes made here -- `claim_run` by a resume, `request_cancel` from another process,
+`delete_run`, `prune` -- are short BEGIN IMMEDIATE transactions that wait behind the writer (busy
+timeout) rather than fail. Reads use a short-lived pooled connection or ORM session and return
+the table classes of `models.py`, detached (usable after the session is gone); in WAL mode
+readers never wait for the writer.
 
 Run status "interrupted" is never stored: a run whose row says "running" but whose heartbeat is
 older than `stale_after_s` died with its process, and the read side reports it so.
@@ -12,14 +14,12 @@ older than `stale_after_s` died with its process, and the read side reports it s
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     and_,
@@ -36,7 +36,7 @@ from sqlalchemy.sql import Select
 
 from orchestrator.errors import UsageError
 from orchestrator.ids import new_id
-from orchestrator.store import _db
+from orchestrator.store import _db, _refs
 from orchestrator.store.migrations import LATEST_VERSION, migrate, schema_version
 from orchestrator.store.models import (
     CALLS,
@@ -66,8 +66,6 @@ if TYPE_CHECKING:
     from orchestrator.store.writer import StoreWriter
 
 STALE_AFTER_S = 30.0
-_ITEM_REF = re.compile(r"^(?P<step>[^\[\]]+)\[(?P<index>\d+)\]$")
-_SHOWN_CANDIDATES = 5
 _Row = TypeVar("_Row")
 
 
@@ -312,35 +310,12 @@ class Store:
 
     def resolve_run(self, ref: str) -> str:
         """A full run id, a unique prefix of one, or "last" -> the run id."""
-        ref = ref.strip().lower()
-        if not ref:
-            raise UsageError("no run given")
-        with self._read() as conn:
-            if ref == "last":
-                last = conn.execute(
-                    select(RUNS.c.id).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc()).limit(1)
-                ).scalar()
-                if last is None:
-                    raise UsageError("no runs yet")
-                return str(last)
-            ids = list(
-                conn.execute(
-                    select(RUNS.c.id)
-                    .where(self._prefix(RUNS.c.id, ref))
-                    .order_by(RUNS.c.id)
-                    .limit(_SHOWN_CANDIDATES + 1)
-                ).scalars()
-            )
-            if ref in ids:
-                return ref
-            if len(ids) == 1:
-                return str(ids[0])
-            if not ids:
-                raise UsageError(f"no run matches {ref!r}")
-            total = conn.execute(
-                select(func.count()).where(self._prefix(RUNS.c.id, ref))
-            ).scalar_one()
-        raise UsageError(f"{ref!r} is ambiguous: matches {_candidates(ids, total)}")
+        return _refs.resolve_run(self._engine, ref)
+
+    def resolve_task(self, run_id: str, ref: str) -> Task:
+        """A task id (or a unique prefix), a step id whose step ran one task, or `step[index]`
+        for a fan-out item. Where several attempts exist (loop iterations, resumes), the latest."""
+        return _refs.resolve_task(self._engine, run_id, ref)
 
     def run_status(self, run: Run, stale_after_s: float = STALE_AFTER_S) -> str:
         """The status to show: "interrupted" for a running run whose heartbeat went stale."""
@@ -377,13 +352,6 @@ class Store:
             stmt = stmt.limit(limit)
         return [self._with_status(r, stale_after_s) for r in self._rows(stmt)]
 
-    def _prefix(self, column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-        if self._engine.dialect.name == "sqlite":
-            # Ids are [0-9a-z] and SQLite compares bytes, so "~" (after "z") bounds the range; a
-            # range uses the primary-key index where LIKE (case-insensitive there) would not.
-            return and_(column >= prefix, column < prefix + "~")
-        return column.startswith(prefix, autoescape=True)
-
     def _with_status(self, run: Run, stale_after_s: float) -> Run:
         run.status = self.run_status(run, stale_after_s)  # a detached row: only ours changes
         return run
@@ -398,68 +366,6 @@ class Store:
         if status is not None:
             stmt = stmt.where(TASKS.c.status == status)
         return self._rows(stmt.order_by(TASKS.c.started_at, TASKS.c.id))
-
-    def resolve_task(self, run_id: str, ref: str) -> Task:
-        """A task id (or a unique prefix), a step id whose step ran one task, or `step[index]`
-        for a fan-out item. Where several attempts exist (loop iterations, resumes), the latest."""
-        ref = ref.strip()
-        if not ref:
-            raise UsageError("no task given")
-        latest = (TASKS.c.started_at.desc(), TASKS.c.id.desc())
-        base = select(Task).where(TASKS.c.run_id == run_id)
-        with Session(self._engine) as session:
-            row = session.scalars(base.where(TASKS.c.id == ref.lower())).first()
-            if row is not None:
-                return row
-
-            item = _ITEM_REF.match(ref)
-            if item is not None:
-                step, index = item["step"], int(item["index"])
-                row = session.scalars(
-                    base.where(TASKS.c.step_id == step, TASKS.c.index == index)
-                    .order_by(*latest)
-                    .limit(1)
-                ).first()
-                if row is not None:
-                    return row
-                raise UsageError(f"step {step!r} has no item {index} in run {run_id}")
-
-            indexes = session.execute(
-                select(TASKS.c.index, func.count())
-                .where(TASKS.c.run_id == run_id, TASKS.c.step_id == ref)
-                .group_by(TASKS.c.index)
-            ).all()
-            if indexes:
-                if len(indexes) > 1:
-                    known = sorted(i for i, _ in indexes if i is not None)
-                    span = f"{ref}[{known[0]}]..{ref}[{known[-1]}]" if known else f"{ref}[N]"
-                    raise UsageError(
-                        f"step {ref!r} ran {len(indexes)} items; name one as {span} "
-                        "or give a task id"
-                    )
-                row = session.scalars(
-                    base.where(TASKS.c.step_id == ref).order_by(*latest).limit(1)
-                ).first()
-                assert row is not None
-                return row
-
-            prefix = ref.lower()
-            rows = session.scalars(
-                base.where(self._prefix(TASKS.c.id, prefix))
-                .order_by(TASKS.c.id)
-                .limit(_SHOWN_CANDIDATES + 1)
-            ).all()
-            if len(rows) == 1:
-                return rows[0]
-            if rows:
-                total = session.execute(
-                    select(func.count()).where(
-                        TASKS.c.run_id == run_id, self._prefix(TASKS.c.id, prefix)
-                    )
-                ).scalar_one()
-                ids = [r.id for r in rows]
-                raise UsageError(f"{ref!r} is ambiguous: matches {_candidates(ids, total)}")
-        raise UsageError(f"no task or step matches {ref!r} in run {run_id}")
 
     def task_calls(self, task_id: str) -> list[Call]:
         return self._rows(
@@ -629,12 +535,6 @@ def _stale(cutoff: float) -> Any:
         RUNS.c.heartbeat_at < cutoff,
         and_(RUNS.c.heartbeat_at.is_(None), RUNS.c.started_at < cutoff),
     )
-
-
-def _candidates(ids: list[str], total: int) -> str:
-    shown = ", ".join(ids[:_SHOWN_CANDIDATES])
-    more = total - min(len(ids), _SHOWN_CANDIDATES)
-    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _reason(exc: DBAPIError) -> str:
