@@ -1,15 +1,18 @@
 """orchestrate: declarative multi-agent workflows for Claude.
 
-Public API: load a workflow with `load_workflow`, run it with `Engine` and a `RunRequest`, record
-it with `Store`, talk to Claude (or the simulator) through `make_llm`. The CLI (`orchestrate`)
-assembles exactly these; library users pass their own. Names are imported on first use, so
-`import orchestrator` stays cheap (the SDK alone costs seconds of CPU).
+Public API: `run("wf.yaml", inputs={...}, simulate=True)` (or `await arun(...)`) runs a workflow
+and records it in the same store as `orchestrate run`, returning its `RunOutcome` (`run_id`,
+`status`, `outputs`, `error`). The parts it assembles are public too: load a workflow with
+`load_workflow`, run it with `Engine` and a `RunRequest`, record it with `Store`, talk to Claude
+(or the simulator) through `make_llm`; the store's typed rows (`Run`, `Task`, `Call`...) are
+SQLModel classes. Names are imported on first use, so `import orchestrator` stays cheap (the
+SDK alone costs seconds of CPU).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import (
     BudgetExceeded,
@@ -20,9 +23,14 @@ from orchestrator.errors import (
     UsageError,
 )
 
+if TYPE_CHECKING:
+    from orchestrator.assembly import arun, run
+
 __version__ = "0.1.0"
 
 _LAZY = {
+    "run": "orchestrator.assembly",
+    "arun": "orchestrator.assembly",
     "load_workflow": "orchestrator.workflow",
     "Workflow": "orchestrator.workflow",
     "Engine": "orchestrator.engine",
@@ -53,10 +61,12 @@ __all__ = [
     "UsageError",
     "Workflow",
     "__version__",
+    "arun",
     "build_toolset",
     "load_settings",
     "load_workflow",
     "make_llm",
+    "run",
 ]
 
 

@@ -9,9 +9,11 @@ import difflib
 from collections.abc import Iterable
 
 
-def task_label(step_id: str, index: int | None = None) -> str:
-    """`research[3]` for item 3 of a fan-out, `plan` for a single task."""
-    return step_id if index is None else f"{step_id}[{index}]"
+def task_label(step_id: str, index: int | None = None, iteration: int | None = None) -> str:
+    """`research[3]` for item 3 of a fan-out, `plan` for a single task; `#2` is appended for
+    the second iteration of a loop body (`polish.draft#2`)."""
+    label = step_id if index is None else f"{step_id}[{index}]"
+    return label if iteration is None else f"{label}#{iteration}"
 
 
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:

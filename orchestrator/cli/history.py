@@ -5,14 +5,18 @@ inside each command, so `orchestrate --help` stays fast. Reads open the store re
 `rm`, `prune` and `cancel` write. A RUN is a full id, a unique prefix of one, or `last`.
 
 Every `--json` output is a stable contract (keys are only ever added); its shape is written in
-each command's help. Timestamps in JSON are UTC ISO 8601 (`2025-01-31T14:05:09.123456Z`),
-durations are seconds, costs are US dollars with `cost_unknown: true` when some model had no
-price in the configs (the dollars then cover the priced part only).
+each command's help, and comes from the store's typed rows (`to_dict()`). Token counts carry the
+Messages API's names: input_tokens, output_tokens, cache_creation_input_tokens (with its parts
+cache_creation_5m_input_tokens and cache_creation_1h_input_tokens, present wherever it is),
+cache_read_input_tokens, and `tokens`, the sum of the four. Timestamps in JSON are UTC ISO 8601
+(`2025-01-31T14:05:09.123456Z`), durations are seconds, costs are US dollars with `cost_unknown:
+true` when some model had no price in the configs (the dollars then cover the priced part only).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -24,11 +28,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli.app import runs_app
+from orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from orchestrator.store import Store
+    from orchestrator.store import Step, Store, StoredEvent, Task
 
 _POLL_S = 0.5
 
@@ -61,24 +66,14 @@ class _Ctx:
         self.stale_after = settings.engine.stale_after
 
 
-def _sqlite_file(url: str) -> Path | None:
-    """The file behind a SQLite URL or path; None for another database (PostgreSQL...)."""
-    if url.startswith("sqlite:///"):
-        rest = url[len("sqlite:///") :]
-        return None if rest in ("", ":memory:") else Path(rest.split("?", 1)[0]).expanduser()
-    if "://" in url:
-        return None
-    return None if url == ":memory:" else Path(url).expanduser()
-
-
 def _no_database(url: str) -> bool:
-    path = _sqlite_file(url)
-    return path is not None and not path.exists()
+    from orchestrator.store import database_exists
+
+    return not database_exists(url)
 
 
 @contextmanager
 def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
-    from orchestrator.errors import UsageError
     from orchestrator.store import Store
 
     if _no_database(ctx.db):
@@ -91,8 +86,6 @@ def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
 
 
 def _resolve(store: Store, ref: str) -> str:
-    from orchestrator.errors import UsageError
-
     try:
         return store.resolve_run(ref)
     except UsageError:
@@ -102,9 +95,6 @@ def _resolve(store: Store, ref: str) -> str:
 
 
 def _console() -> Console:
-    import os
-    import sys
-
     from rich.console import Console
 
     # Piped into a file or `less`, a table gets room for its columns instead of rich's 80;
@@ -117,89 +107,23 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def _iso(ts: float | None) -> str | None:
-    from orchestrator.ui._format import iso
-
-    return iso(ts)
-
-
-def _span(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round(max(0.0, end - start), 3)
-
-
-def _tokens(rec: Any) -> dict[str, int]:
-    inp = int(getattr(rec, "input_tokens", 0) or 0)
-    out = int(getattr(rec, "output_tokens", 0) or 0)
-    write = int(getattr(rec, "cache_creation_tokens", 0) or 0)
-    read = int(getattr(rec, "cache_read_tokens", 0) or 0)
-    return {
-        "input_tokens": inp,
-        "output_tokens": out,
-        "cache_creation_tokens": write,
-        "cache_read_tokens": read,
-        "tokens": inp + out + write + read,
-    }
-
-
-def _run_dict(store: Store, rec: Any, stale_after: float) -> dict[str, Any]:
-    status = store.run_status(rec, stale_after)
-    if rec.finished_at is not None:
-        end = rec.finished_at
-    elif status == "running":
-        end = time.time()
-    else:  # interrupted: the process died some time after its last heartbeat
-        end = rec.heartbeat_at or rec.started_at
-    return {
-        "id": rec.id,
-        "workflow": rec.workflow_name,
-        "workflow_path": rec.workflow_path,
-        "status": status,
-        "started_at": _iso(rec.started_at),
-        "finished_at": _iso(rec.finished_at),
-        "duration_s": _span(rec.started_at, end),
-        "tasks_total": rec.tasks_total,
-        "tasks_done": rec.tasks_done,
-        "tasks_failed": rec.tasks_failed,
-        **_tokens(rec),
-        "cost_usd": rec.cost_usd,
-        "cost_unknown": bool(rec.cost_unknown),
-        "calls": rec.calls,
-        "retries": rec.retries,
-        "error": rec.error,
-    }
-
-
-def _task_label(step_id: str, index: int | None, iteration: int | None = None) -> str:
-    label = step_id if index is None else f"{step_id}[{index}]"
-    return label if iteration is None else f"{label}#{iteration}"
-
-
-def _task_dict(rec: Any, *, output: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": rec.id,
-        "step": rec.step_id,
-        "index": rec.index,
-        "iteration": rec.iteration,
-        "label": _task_label(rec.step_id, rec.index, rec.iteration),
-        "key": rec.key,
-        "status": rec.status,
-        "agent": rec.agent,
-        "model": rec.model,
-        "attempts": rec.attempts,
-        "turns": rec.turns,
-        **_tokens(rec),
-        "cost_usd": rec.cost_usd,
-        "cost_unknown": rec.cost_usd is None and rec.status != "pending",
-        "started_at": _iso(rec.started_at),
-        "finished_at": _iso(rec.finished_at),
-        "duration_s": _span(rec.started_at, rec.finished_at),
-        "error": rec.error,
-    }
-    if output:
-        data["output"] = rec.output
-    return data
+_TOTALS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "tokens",
+    "cost_usd",
+    "cost_unknown",
+    "calls",
+    "retries",
+    "tasks_total",
+    "tasks_done",
+    "tasks_failed",
+)
+"""The keys of a run's JSON that `runs show` groups under `totals`."""
 
 
 # --- runs list ---------------------------------------------------------------------------------
@@ -226,8 +150,8 @@ def list_runs(
 
     --json prints an array of {id, workflow, workflow_path, status, started_at, finished_at,
     duration_s, tasks_total, tasks_done, tasks_failed, input_tokens, output_tokens,
-    cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown, calls, retries,
-    error}. No database yet: an empty list.
+    cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd, cost_unknown, calls,
+    retries, error}. No database yet: an empty list.
     """
     ctx = _Ctx(db)
     if _no_database(ctx.db):
@@ -240,7 +164,7 @@ def list_runs(
         records = store.list_runs(
             status=status, workflow=workflow, limit=limit, stale_after_s=ctx.stale_after
         )
-        rows = [_run_dict(store, rec, ctx.stale_after) for rec in records]
+        rows = [rec.to_dict() for rec in records]
     if json_:
         _print_json(rows)
         return
@@ -255,44 +179,20 @@ def list_runs(
 # --- runs show ---------------------------------------------------------------------------------
 
 
-def _step_dict(rec: Any) -> dict[str, Any]:
-    ratio = rec.cache_hit_ratio
-    return {
-        "id": rec.step_id,
-        "kind": rec.kind,
-        "status": rec.status,
-        "iteration": rec.iteration,
-        "tasks_total": rec.tasks_total,
-        "tasks_succeeded": rec.tasks_done,
-        "tasks_failed": rec.tasks_failed,
-        "tasks_skipped": rec.tasks_skipped,
-        "calls": rec.calls,
-        **_tokens(rec),
-        "cost_usd": rec.cost_usd,
-        "cost_unknown": rec.cost_usd is None,
-        "duration_s": None if rec.duration_s is None else round(rec.duration_s, 3),
-        "cache_hit_ratio": None if ratio is None else round(ratio, 4),
-    }
-
-
-def _errors(steps: list[Any], failed_tasks: list[Any]) -> list[dict[str, Any]]:
+def _errors(steps: list[Step], failed_tasks: list[Task]) -> list[dict[str, Any]]:
     """Failed tasks with their error, then failed steps whose error no task explains."""
     errors: list[dict[str, Any]] = []
     with_task = set()
     for task in failed_tasks:
         with_task.add(task.step_id)
         errors.append(
-            {
-                "step": task.step_id,
-                "task": task.id,
-                "label": _task_label(task.step_id, task.index, task.iteration),
-                "error": task.error,
-            }
+            {"step": task.step_id, "task": task.id, "label": task.label, "error": task.error}
         )
     for step in steps:
         if step.status == "failed" and step.error and step.step_id not in with_task:
-            label = step.step_id if step.iteration is None else f"{step.step_id}#{step.iteration}"
-            errors.append({"step": step.step_id, "task": None, "label": label, "error": step.error})
+            errors.append(
+                {"step": step.step_id, "task": None, "label": step.label, "error": step.error}
+            )
     return errors
 
 
@@ -302,42 +202,28 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
 
     --json prints {id, workflow, workflow_path, status, started_at, finished_at, duration_s,
     inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total, tasks_succeeded,
-    tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_tokens,
-    calls, cache_read_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
+    tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
+    calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
     errors: [{step, task, label, error}], totals: {input_tokens,
-    output_tokens, cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown,
-    calls, retries, tasks_total, tasks_done, tasks_failed}}.
+    output_tokens, cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd,
+    cost_unknown, calls, retries, tasks_total, tasks_done, tasks_failed}}.
     """
     ctx = _Ctx(db)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
-        rec = store.get_run(run_id)
+        rec = store.get_run(run_id, stale_after_s=ctx.stale_after)
         assert rec is not None
-        base = _run_dict(store, rec, ctx.stale_after)
-        steps = [_step_dict(s) for s in store.step_summaries(run_id)]
+        base = rec.to_dict()
+        steps = [s.to_dict() for s in store.step_summaries(run_id)]
         failed = store.list_tasks(run_id, status="failed")
         errors = _errors(store.step_records(run_id), failed)
-    totals_keys = (
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_tokens",
-        "cache_read_tokens",
-        "tokens",
-        "cost_usd",
-        "cost_unknown",
-        "calls",
-        "retries",
-        "tasks_total",
-        "tasks_done",
-        "tasks_failed",
-    )
     detail: dict[str, Any] = {
-        **{k: v for k, v in base.items() if k not in totals_keys},
-        "inputs": rec.inputs,
+        **{k: v for k, v in base.items() if k not in _TOTALS},
+        "inputs": rec.inputs or {},
         "outputs": rec.outputs,
         "steps": steps,
         "errors": errors,
-        "totals": {k: base[k] for k in totals_keys},
+        "totals": {k: base[k] for k in _TOTALS},
     }
     if json_:
         _print_json(detail)
@@ -366,13 +252,14 @@ def tasks(
     """List a run's tasks (one per worker).
 
     --json prints an array of {id, step, index, iteration, label, key, status, agent, model,
-    attempts, turns, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-    tokens, cost_usd, cost_unknown, started_at, finished_at, duration_s, error, output}.
+    attempts, turns, input_tokens, output_tokens, cache_creation_input_tokens,
+    cache_read_input_tokens, tokens, cost_usd, cost_unknown, started_at, finished_at, duration_s,
+    error, output}.
     """
     ctx = _Ctx(db)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
-        rows = [_task_dict(t) for t in store.list_tasks(run_id, step=step, status=status)]
+        rows = [t.to_dict() for t in store.list_tasks(run_id, step=step, status=status)]
     if json_:
         _print_json(rows)
         return
@@ -385,28 +272,6 @@ def tasks(
 
 
 # --- runs transcript ---------------------------------------------------------------------------
-
-
-def _call_dict(call: Any) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "attempt": call.attempt,
-        "model": call.model,
-        "status": call.status,
-        "error": call.error,
-        "http_status": getattr(call, "http_status", None),
-        "request_id": call.request_id,
-        "latency_s": call.latency_s,
-        "request": call.request,
-        "response": call.response,
-        "usage": {
-            "input_tokens": call.input_tokens,
-            "output_tokens": call.output_tokens,
-            "cache_creation_input_tokens": call.cache_creation_tokens,
-            "cache_read_input_tokens": call.cache_read_tokens,
-        },
-        "cost_usd": call.cost_usd,
-    }
 
 
 @runs_app.command("transcript")
@@ -432,7 +297,6 @@ def transcript(
     raw calls: {id, attempt, model, status, error, http_status, request_id, latency_s, request,
     response, usage, cost_usd}]}.
     """
-    from orchestrator.errors import UsageError
     from orchestrator.ui.transcript import build_transcript, render_transcript
 
     ctx = _Ctx(db)
@@ -444,8 +308,8 @@ def transcript(
             raise
         except (LookupError, ValueError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
-        calls = [_call_dict(c) for c in store.task_calls(rec.id)]
-    info = {**_task_dict(rec), "system": rec.system, "prompt": rec.prompt}
+        calls = [c.to_dict() for c in store.task_calls(rec.id)]
+    info = {**rec.to_dict(), "system": rec.system, "prompt": rec.prompt}
     result = build_transcript(calls, task=info)
     if json_:
         _print_json({**result, "calls": calls})
@@ -454,10 +318,6 @@ def transcript(
 
 
 # --- runs logs ---------------------------------------------------------------------------------
-
-
-def _event_json(run_id: str, rec: Any) -> dict[str, Any]:
-    return {"seq": rec.seq, **rec.as_event_dict()}
 
 
 class _LogPrinter:
@@ -470,7 +330,7 @@ class _LogPrinter:
         self.run_id = run_id
         self.tally = RunTally()
 
-    def line(self, rec: Any) -> str | None:
+    def line(self, rec: StoredEvent) -> str | None:
         from orchestrator.events import event_from_dict
         from orchestrator.ui._format import timestamp
         from orchestrator.ui.progress import describe_verbose
@@ -518,9 +378,9 @@ def logs(
             nonlocal after
             records = store.events(run_id, after_seq=after)
             for rec in records:
-                after = max(after, rec.seq)
+                after = max(after, rec.seq or 0)
                 if json_:
-                    sys.stdout.write(json.dumps(_event_json(run_id, rec), default=str) + "\n")
+                    sys.stdout.write(json.dumps(rec.to_dict(), default=str) + "\n")
                 else:
                     text = printer.line(rec)
                     if text is not None:
@@ -541,43 +401,23 @@ def logs(
 # --- runs cost ---------------------------------------------------------------------------------
 
 
-def _cost_dict(row: Any) -> dict[str, Any]:
-    return {
-        "step": row.step_id,
-        "model": row.model,
-        "calls": row.calls,
-        **_tokens(row),
-        "cost_usd": row.cost_usd,
-        "cost_unknown": row.cost_usd is None,
-    }
-
-
 @runs_app.command("cost")
 def cost(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     """Tokens and dollars per step and model.
 
     --json prints {run, rows: [{step, model, calls, input_tokens, output_tokens,
-    cache_creation_tokens, cache_read_tokens, tokens, cost_usd, cost_unknown}], totals: {calls,
-    input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, tokens, cost_usd,
-    cost_unknown}}.
+    cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd, cost_unknown}], totals:
+    {calls, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,
+    tokens, cost_usd, cost_unknown}}.
     """
+    from orchestrator.store import CostRow
+
     ctx = _Ctx(db)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
-        rows = [_cost_dict(r) for r in store.cost_breakdown(run_id)]
-    totals: dict[str, Any] = {
-        key: sum(r[key] for r in rows)
-        for key in (
-            "calls",
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_tokens",
-            "cache_read_tokens",
-            "tokens",
-        )
-    }
-    totals["cost_usd"] = round(sum(r["cost_usd"] or 0.0 for r in rows), 10)
-    totals["cost_unknown"] = any(r["cost_unknown"] for r in rows)
+        breakdown = store.cost_breakdown(run_id)
+    rows = [r.to_dict() for r in breakdown]
+    totals = CostRow.totals(breakdown)
     if json_:
         _print_json({"run": run_id, "rows": rows, "totals": totals})
         return
@@ -650,8 +490,6 @@ def rm(
     db: DbOpt = None,
 ) -> None:
     """Delete a run and everything recorded about it (asks first unless --yes)."""
-    from orchestrator.errors import UsageError
-
     ctx = _Ctx(db)
     with _store(ctx, readonly=False) as store:
         run_id = _resolve(store, run)
@@ -686,7 +524,6 @@ def prune(
     """Delete the runs that finished longer ago than --older-than (asks unless --yes). Running and
     interrupted runs are kept: resume or `runs rm` them."""
     from orchestrator.config import parse_duration
-    from orchestrator.errors import UsageError
 
     try:
         seconds = parse_duration(older_than)
@@ -710,8 +547,6 @@ def prune(
 def cancel(run: RunArg, db: DbOpt = None) -> None:
     """Ask a run that another process executes to stop gracefully: in-flight workers finish
     their current call, nothing new starts, and the run ends `cancelled` (resumable)."""
-    from orchestrator.errors import UsageError
-
     ctx = _Ctx(db)
     with _store(ctx, readonly=False) as store:
         run_id = _resolve(store, run)

@@ -1,23 +1,17 @@
 """The shared state store: every run, step, task, call and event, and the runs' key/values.
 
-The only package that imports SQLAlchemy (its Core only: `models.py` says why). `Store.open(url)`
-applies migrations; `Store.writer()` is the single batching writer the engine sends events to;
-the rest are reads for the engine (resume) and the CLI (history), returning frozen records.
+The only package that imports SQLModel/SQLAlchemy. The tables are SQLModel classes (`Run`,
+`Step`, `Task`, `Call`, `StoredEvent`, `StateItem`), which are also the typed rows the read
+methods return. `Store.open(url)` applies migrations; `Store.writer()` is the single batching
+writer the engine sends events to; the rest are reads for resume and for the history commands.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.store.migrations import LATEST_VERSION
-from orchestrator.store.records import (
-    CallRecord,
-    CostRow,
-    EventRecord,
-    RunRecord,
-    StepRecord,
-    StepSummary,
-    TaskRecord,
-)
-from orchestrator.store.store import STALE_AFTER_S, Store
+from orchestrator.store.models import Call, Run, StateItem, Step, StoredEvent, Task
+from orchestrator.store.records import Claim, CostRow, PriorResult, ResumePoint, StepSummary
+from orchestrator.store.store import STALE_AFTER_S, Store, database_exists, pid_alive
 
 if TYPE_CHECKING:
     from orchestrator.store.writer import StoreWriter
@@ -25,15 +19,21 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEST_VERSION",
     "STALE_AFTER_S",
-    "CallRecord",
+    "Call",
+    "Claim",
     "CostRow",
-    "EventRecord",
-    "RunRecord",
-    "StepRecord",
+    "PriorResult",
+    "ResumePoint",
+    "Run",
+    "StateItem",
+    "Step",
     "StepSummary",
     "Store",
     "StoreWriter",
-    "TaskRecord",
+    "StoredEvent",
+    "Task",
+    "database_exists",
+    "pid_alive",
 ]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
 from orchestrator.errors import UsageError
+from orchestrator.paths import make_private_dirs
 
 BUSY_TIMEOUT_S = 30.0
 IMMEDIATE = "orchestrate_begin_immediate"  # execution option: start transactions for writing
@@ -76,7 +77,7 @@ def prepare_file(loc: Location, *, create: bool) -> None:
     if not create:
         raise UsageError(f"no runs yet: {loc.shown} does not exist")
     try:
-        _make_private_dirs(path.parent)
+        make_private_dirs(path.parent)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
         os.chmod(path, 0o600)
@@ -86,20 +87,6 @@ def prepare_file(loc: Location, *, create: bool) -> None:
         raise UsageError(
             f"cannot create the state database {loc.shown}: {exc.strerror or exc}"
         ) from None
-
-
-def _make_private_dirs(directory: Path) -> None:
-    missing: list[Path] = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        d = d.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
 
 
 def secure_sidecars(loc: Location) -> None:

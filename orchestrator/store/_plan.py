@@ -39,7 +39,7 @@ from orchestrator.events import (
     TaskStarted,
 )
 from orchestrator.store.models import CALLS, EVENTS, RUNS, STATE, STEPS, TASKS
-from orchestrator.store.records import dump_json
+from orchestrator.store.records import USAGE_FIELDS, dump_json
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
@@ -48,10 +48,7 @@ _DELTA_COLUMNS = (
     "tasks_total",
     "tasks_done",
     "tasks_failed",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
+    *USAGE_FIELDS,
     "cost_usd",
     "calls",
     "retries",
@@ -80,12 +77,8 @@ def _payload(event: Event) -> str | None:
 
 
 def _tokens(usage: dict[str, int]) -> dict[str, int]:
-    return {
-        "input_tokens": int(usage.get("input_tokens") or 0),
-        "output_tokens": int(usage.get("output_tokens") or 0),
-        "cache_creation_tokens": int(usage.get("cache_creation_input_tokens") or 0),
-        "cache_read_tokens": int(usage.get("cache_read_input_tokens") or 0),
-    }
+    """An event's usage dict -> the token columns (the same names: the API's)."""
+    return {name: int(usage.get(name) or 0) for name in USAGE_FIELDS}
 
 
 class TaskIndex:
@@ -354,8 +347,6 @@ class BatchPlan:
             "request_id": e.request_id,
             "latency_s": e.latency_s,
             **tokens,
-            "cache_creation_5m_tokens": int(e.usage.get("cache_creation_5m_input_tokens") or 0),
-            "cache_creation_1h_tokens": int(e.usage.get("cache_creation_1h_input_tokens") or 0),
             "cost_usd": e.cost_usd,
             "batch": e.batch,
             "ts": e.ts,

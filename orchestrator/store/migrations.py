@@ -6,9 +6,10 @@ have transactional DDL, so a failed upgrade leaves the previous schema intact; t
 that transaction with BEGIN IMMEDIATE, so two processes opening one database never race).
 
 A migration is frozen once released: migration 1 spells out the initial schema in its own
-`MetaData` instead of reusing `models.py`, so later changes to the models never change what
-migration 1 creates. To change the schema: edit `models.py` and append a migration that brings a
-database at the previous version to it; `tests/store/test_migrations.py` checks they agree.
+`MetaData` instead of reusing `models.py` (later ones are SQL text), so later changes to the
+models never change what migration 1 creates. To change the schema: edit `models.py` and append
+a migration that brings a database at the previous version to it;
+`tests/store/test_migrations.py` checks they agree.
 """
 
 from __future__ import annotations
@@ -193,9 +194,47 @@ def _history_indexes(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_calls_run_step ON calls (run_id, step_id)"))
 
 
+_USAGE_RENAMES = {
+    "cache_creation_tokens": "cache_creation_input_tokens",
+    "cache_read_tokens": "cache_read_input_tokens",
+}
+_SPLIT_RENAMES = {
+    "cache_creation_5m_tokens": "cache_creation_5m_input_tokens",
+    "cache_creation_1h_tokens": "cache_creation_1h_input_tokens",
+}
+
+
+def _usage_names_and_owner(conn: Connection) -> None:
+    # One vocabulary from the API to the screen: the columns take the Messages API's usage
+    # names, and tasks and runs get the 5m/1h split that only calls had (summed from their
+    # calls, so old runs show it too). `owner` makes claiming a run one conditional UPDATE.
+    for table in ("runs", "tasks", "calls"):
+        for old, new in _USAGE_RENAMES.items():
+            conn.execute(text(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}"))
+    for old, new in _SPLIT_RENAMES.items():
+        conn.execute(text(f"ALTER TABLE calls RENAME COLUMN {old} TO {new}"))
+    for table, key in (("tasks", "task_id"), ("runs", "run_id")):
+        for column in _SPLIT_RENAMES.values():
+            conn.execute(
+                text(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            )
+            conn.execute(
+                text(
+                    f"UPDATE {table} SET {column} = COALESCE((SELECT SUM(calls.{column}) "
+                    f"FROM calls WHERE calls.{key} = {table}.id), 0)"
+                )
+            )
+    conn.execute(text("ALTER TABLE runs ADD COLUMN owner VARCHAR"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
+    Migration(
+        3,
+        "usage columns named as the API names them; 5m/1h on tasks, runs; owner",
+        _usage_names_and_owner,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

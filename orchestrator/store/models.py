@@ -1,177 +1,358 @@
-"""The tables of the store, as SQLAlchemy Core `Table`s: the schema as it is after every migration.
+"""The store's tables, as SQLModel classes: the schema as it is after every migration, and the
+typed rows the history API returns (`Store.list_tasks` gives `Task`s).
 
-Writes are Core executemany/upserts and reads return frozen records (`records.py`), so no row is
-ever an object and no caller holds a session: Core tables are all the store needs. (They were
-SQLModel classes, never instantiated; importing SQLModel and SQLAlchemy's ORM cost every
-`orchestrate run` 5.6 MB, half of its memory overhead over the bare SDK. See CHANGELOG.md.)
+So a notebook reads the history with nothing but SQLModel:
+
+    from sqlmodel import Session, create_engine, select
+    from orchestrator.store import Task
+    with Session(create_engine("sqlite:///.orchestrate/state.db")) as s:
+        failed = s.exec(select(Task).where(Task.status == "failed")).all()
+
+Rows are written by the store's single writer only, through Core `executemany` on
+`Model.__table__` (`_plan.py`), never through a session: the ORM is the read side.
 
 Conventions, chosen for fast batch writes and portability to PostgreSQL:
 - timestamps are floats (seconds since the epoch), like `Event.ts`;
-- JSON values are serialized by the store itself into TEXT columns (`records.py`);
+- JSON values live in TEXT columns (`JSONText`): reads decode them, the writer encodes them;
+- token counts carry the Messages API's names (`input_tokens`, `output_tokens`,
+  `cache_creation_input_tokens` = its 5m + 1h parts, `cache_read_input_tokens`), on calls,
+  tasks and runs alike, and `usage` gives them as one `contracts.Usage`;
 - `steps.iteration` is 0 outside a loop body, so the (run_id, step_id, iteration) key has no NULL
-  and upserts on it work on every backend; records turn 0 back into None;
-- a column without `nullable=True` is NOT NULL, and the writer relies on the Python-side
-  `default` of every NOT NULL column it may leave out of an insert.
+  and upserts on it work on every backend (the JSON view shows it as null);
+- a field without `| None` is NOT NULL, and the writer relies on the scalar default of every
+  NOT NULL column it may leave out of an insert.
 
-The schema that migration 1 creates is frozen separately in `migrations.py`; a test checks that
-the migrated database matches these tables, so a change here needs a new migration there.
+The schema that each migration creates is frozen separately in `migrations.py`; a test checks
+that the migrated database matches these classes, so a change here needs a new migration there.
+`to_dict()` on each class is its `--json` form in `orchestrate runs ...` (a stable contract:
+keys are only ever added).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as _dt
+import time
+from typing import Any, cast
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import BigInteger, Column, Dialect, Index, Integer, Table, Text, TypeDecorator
+from sqlmodel import Field, SQLModel
 
-metadata = MetaData()
+from orchestrator.contracts import Usage
+from orchestrator.names import task_label
+from orchestrator.store.records import dump_json, load_json
 
 
-def _col(name: str, type_: Any, default: Any = None, **kw: Any) -> Column[Any]:
-    """NOT NULL unless `nullable=True`; `default` fills the column when an insert leaves it out."""
-    kw.setdefault("nullable", False)
-    return Column(name, type_, default=default, **kw)
+class JSONText(TypeDecorator[Any]):
+    """A JSON value in a TEXT column (portable; `None` stays SQL NULL)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return dump_json(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return load_json(value)
 
 
-def _key(name: str, type_: Any = String, **kw: Any) -> Column[Any]:
-    return Column(name, type_, primary_key=True, nullable=False, **kw)
+def _json() -> Any:
+    return Field(default=None, sa_type=JSONText, nullable=True)
 
 
-def _opt(name: str, type_: Any) -> Column[Any]:
-    return Column(name, type_, nullable=True)
+def iso(ts: float | None) -> str | None:
+    """UTC ISO 8601 with a `Z` (`2025-01-31T14:05:09.123456Z`), the JSON form of a timestamp."""
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _counters(*names: str) -> list[Column[Any]]:
-    return [_col(name, Integer, 0) for name in names]
+def _span(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(max(0.0, end - start), 3)
 
 
-_TOKENS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
+class _Tokens(SQLModel):
+    """The usage columns shared by runs, tasks and calls."""
 
-RUNS = Table(
-    "runs",
-    metadata,
-    _key("id"),
-    _col("workflow_name", String, ""),
-    _col("workflow_path", String, ""),
-    _col("workflow_snapshot", Text, ""),
-    _col("workflow_hash", String, ""),
-    _opt("inputs", Text),
-    _col("workspace", String, ""),
-    _col("status", String, "running"),
-    _opt("error", Text),
-    _opt("outputs", Text),
-    _opt("started_at", Float),
-    _opt("finished_at", Float),
-    _opt("heartbeat_at", Float),
-    _opt("pid", Integer),
-    _col("cancel_requested", Boolean, False),
-    _opt("limits", Text),
-    *_counters("tasks_total", "tasks_done", "tasks_failed", *_TOKENS),
-    _col("cost_usd", Float, 0.0),
-    _col("cost_unknown", Boolean, False),
-    *_counters("calls", "retries"),
-    Index("ix_runs_started_at", "started_at"),
-    Index("ix_runs_status", "status"),
-    Index("ix_runs_workflow_started", "workflow_name", "started_at"),  # migration 2
-)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0  # 5m + 1h
+    cache_read_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
 
-STEPS = Table(
-    "steps",
-    metadata,
-    _key("run_id"),
-    _key("step_id"),
-    _key("iteration", Integer, default=0),
-    _col("kind", String, ""),
-    _col("status", String, "pending"),
-    _opt("output", Text),
-    _opt("error", Text),
-    _opt("exit_code", Integer),
-    _opt("iterations", Integer),
-    _opt("total_tasks", Integer),
-    _opt("started_at", Float),
-    _opt("finished_at", Float),
-)
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens,
+            cache_read_input_tokens=self.cache_read_input_tokens,
+            cache_creation_5m_input_tokens=self.cache_creation_5m_input_tokens,
+            cache_creation_1h_input_tokens=self.cache_creation_1h_input_tokens,
+        )
 
-TASKS = Table(
-    "tasks",
-    metadata,
-    _key("id"),
-    _col("run_id", String, ""),
-    _col("step_id", String, ""),
-    _col("key", String, ""),
-    _opt("index", Integer),
-    _opt("iteration", Integer),
-    _opt("agent", String),
-    _opt("model", String),
-    _opt("system", Text),
-    _col("prompt", Text, ""),
-    _col("status", String, "pending"),
-    _opt("output", Text),
-    _opt("error", Text),
-    _col("attempts", Integer, 1),
-    *_counters("turns", *_TOKENS),
-    _opt("cost_usd", Float),
-    _opt("started_at", Float),
-    _opt("finished_at", Float),
-    Index("ix_tasks_run_key", "run_id", "key"),
-    Index("ix_tasks_run_step", "run_id", "step_id"),
-)
+    def _usage_dict(self) -> dict[str, int]:
+        usage = self.usage
+        return {**usage.to_dict(), "tokens": usage.total_tokens}
 
-CALLS = Table(
-    "calls",
-    metadata,
-    _key("id"),
-    _col("run_id", String, ""),
-    _col("task_id", String, ""),
-    _col("step_id", String, ""),
-    _col("model", String, ""),
-    _col("attempt", Integer, 1),
-    _opt("request", Text),
-    _opt("response", Text),
-    _col("status", String, "succeeded"),
-    _opt("error", Text),
-    _opt("http_status", Integer),
-    _opt("request_id", String),
-    _col("latency_s", Float, 0.0),
-    *_counters(*_TOKENS, "cache_creation_5m_tokens", "cache_creation_1h_tokens"),
-    _opt("cost_usd", Float),
-    _col("batch", Boolean, False),
-    _col("ts", Float, 0.0),
-    Index("ix_calls_task", "task_id"),
-    Index("ix_calls_run_step", "run_id", "step_id"),  # migration 2
-)
 
-EVENTS = Table(
-    "events",
-    metadata,
+class Run(_Tokens, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_started_at", "started_at"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_workflow_started", "workflow_name", "started_at"),  # migration 2
+    )
+
+    id: str = Field(primary_key=True)
+    workflow_name: str = ""
+    workflow_path: str = ""
+    workflow_snapshot: str = Field(default="", sa_type=Text)
+    workflow_hash: str = ""
+    inputs: dict[str, Any] | None = _json()
+    workspace: str = ""
+    # As stored; `Store.list_runs` and `get_run(stale_after_s=...)` report a "running" row whose
+    # heartbeat went stale as "interrupted" (never stored).
+    status: str = "running"
+    error: str | None = Field(default=None, sa_type=Text)
+    outputs: dict[str, Any] | None = _json()
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    pid: int | None = None
+    owner: str | None = None  # the claim of the process running it (migration 3)
+    cancel_requested: bool = False
+    limits: dict[str, Any] | None = _json()
+    tasks_total: int = 0
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    cost_usd: float = 0.0  # the sum of known call costs
+    cost_unknown: bool = False  # some call had no price, so cost_usd is a lower bound
+    calls: int = 0
+    retries: int = 0
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """`runs list --json`: the run with its status as shown (see `status`)."""
+        end: float | None
+        if self.finished_at is not None:
+            end = self.finished_at
+        elif self.status == "running":
+            end = time.time() if now is None else now
+        else:  # interrupted: the process died some time after its last heartbeat
+            end = self.heartbeat_at or self.started_at
+        return {
+            "id": self.id,
+            "workflow": self.workflow_name,
+            "workflow_path": self.workflow_path,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_s": _span(self.started_at, end),
+            "tasks_total": self.tasks_total,
+            "tasks_done": self.tasks_done,
+            "tasks_failed": self.tasks_failed,
+            **self._usage_dict(),
+            "cost_usd": self.cost_usd,
+            "cost_unknown": bool(self.cost_unknown),
+            "calls": self.calls,
+            "retries": self.retries,
+            "error": self.error,
+        }
+
+
+class Step(SQLModel, table=True):
+    __tablename__ = "steps"
+
+    run_id: str = Field(primary_key=True)
+    step_id: str = Field(primary_key=True)
+    iteration: int = Field(default=0, primary_key=True)  # 0: not in a loop body
+    kind: str = ""
+    status: str = "pending"
+    output: Any = _json()
+    error: str | None = Field(default=None, sa_type=Text)
+    exit_code: int | None = None
+    iterations: int | None = None
+    total_tasks: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def loop_iteration(self) -> int | None:
+        """The loop iteration (1-based) of a loop body step, None elsewhere."""
+        return self.iteration or None
+
+    @property
+    def label(self) -> str:
+        it = self.loop_iteration
+        return self.step_id if it is None else f"{self.step_id}#{it}"
+
+
+class Task(_Tokens, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_run_key", "run_id", "key"),
+        Index("ix_tasks_run_step", "run_id", "step_id"),
+    )
+
+    id: str = Field(primary_key=True)
+    run_id: str = ""
+    step_id: str = ""
+    key: str = ""
+    index: int | None = None
+    iteration: int | None = None
+    agent: str | None = None
+    model: str | None = None
+    system: str | None = Field(default=None, sa_type=Text)
+    prompt: str = Field(default="", sa_type=Text)
+    status: str = "pending"
+    output: Any = _json()
+    error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 1
+    turns: int = 0
+    cost_usd: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def label(self) -> str:
+        return task_label(self.step_id, self.index, self.iteration)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self, *, output: bool = True) -> dict[str, Any]:
+        """`runs tasks --json` (and the task of `runs transcript --json`)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "step": self.step_id,
+            "index": self.index,
+            "iteration": self.iteration,
+            "label": self.label,
+            "key": self.key,
+            "status": self.status,
+            "agent": self.agent,
+            "model": self.model,
+            "attempts": self.attempts,
+            "turns": self.turns,
+            **self._usage_dict(),
+            "cost_usd": self.cost_usd,
+            "cost_unknown": self.cost_usd is None and self.status != "pending",
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_s": _span(self.started_at, self.finished_at),
+            "error": self.error,
+        }
+        if output:
+            data["output"] = self.output
+        return data
+
+
+class Call(_Tokens, table=True):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_task", "task_id"),
+        Index("ix_calls_run_step", "run_id", "step_id"),  # migration 2
+    )
+
+    id: str = Field(primary_key=True)
+    run_id: str = ""
+    task_id: str = ""
+    step_id: str = ""
+    model: str = ""
+    attempt: int = 1
+    request: dict[str, Any] | None = _json()
+    response: dict[str, Any] | None = _json()
+    status: str = "succeeded"
+    error: str | None = Field(default=None, sa_type=Text)
+    http_status: int | None = None
+    request_id: str | None = None
+    latency_s: float = 0.0
+    cost_usd: float | None = None
+    batch: bool = False
+    ts: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A raw call in `runs transcript --json`: usage as the API reports it."""
+        return {
+            "id": self.id,
+            "attempt": self.attempt,
+            "model": self.model,
+            "status": self.status,
+            "error": self.error,
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+            "latency_s": self.latency_s,
+            "request": self.request,
+            "response": self.response,
+            "usage": self.usage.to_dict(),
+            "cost_usd": self.cost_usd,
+        }
+
+
+class StoredEvent(SQLModel, table=True):
+    """One stored event. `payload` is the event's fields minus type, run_id and ts, and minus
+    the bodies stored in their own rows: a call's request/response (`calls`), a task's prompt,
+    system prompt and output (`tasks`), a step's output (`steps`), a run's outputs (`runs`)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_run_seq", "run_id", "seq"), {"sqlite_autoincrement": True})
+
     # sqlite_autoincrement: a seq is never reused after a delete, so `logs --follow` never misses
-    _key("seq", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True),
-    _col("run_id", String, ""),
-    _col("ts", Float, 0.0),
-    _col("type", String, ""),
-    _opt("payload", Text),
-    Index("ix_events_run_seq", "run_id", "seq"),
-    sqlite_autoincrement=True,
-)
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            "seq",
+            BigInteger().with_variant(Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
+    run_id: str = ""
+    ts: float = 0.0
+    type: str = ""
+    payload: dict[str, Any] | None = _json()
 
-STATE = Table(
-    "state",
-    metadata,
-    _key("run_id"),
-    _key("key"),
-    _opt("value", Text),
-    _col("updated_at", Float, 0.0),
-)
+    def as_event_dict(self) -> dict[str, Any]:
+        """The flat form of `Event.to_dict()` (what `events.event_from_dict` accepts)."""
+        return {"type": self.type, "run_id": self.run_id, "ts": self.ts, **(self.payload or {})}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A line of `runs logs --json`."""
+        return {"seq": self.seq, **self.as_event_dict()}
+
+
+class StateItem(SQLModel, table=True):
+    """One key of a run's shared blackboard (`state_set`)."""
+
+    __tablename__ = "state"
+
+    run_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: Any = _json()
+    updated_at: float = 0.0
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by table=True
+
+
+RUNS = _table(Run)
+STEPS = _table(Step)
+TASKS = _table(Task)
+CALLS = _table(Call)
+EVENTS = _table(StoredEvent)
+STATE = _table(StateItem)
 
 RUN_TABLES: tuple[Table, ...] = (RUNS, STEPS, TASKS, CALLS, EVENTS, STATE)
 """Every table that holds rows of a run (keyed by `run_id`, or `id` for runs)."""

@@ -1,21 +1,24 @@
-"""What the read side returns: frozen dataclasses, never ORM objects, so no caller holds a session.
+"""JSON in TEXT columns, and the read side's results that are not table rows: aggregates
+(`CostRow`, `StepSummary`), what a resume needs (`ResumePoint`) and the outcome of claiming a
+run (`Claim`). The table rows themselves are the SQLModel classes of `models.py`.
 
-JSON columns come back decoded; `steps.iteration` 0 comes back as None (see `models.py`).
-`to_dict()` gives the JSON-ready form the CLI prints with `--json`.
+Usage is kept as one `contracts.Usage` (the Messages API's names), so every total is summed by
+`Usage.add` and `Usage.total_tokens`, nowhere else.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from orchestrator.contracts import JSON, Usage
 
 _dumps = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False).encode
+
+USAGE_FIELDS: tuple[str, ...] = tuple(Usage.__dataclass_fields__)
+"""The token columns of runs, tasks and calls, in `Usage`'s order (the API's names)."""
 
 
 def dump_json(value: Any) -> str | None:
@@ -31,299 +34,56 @@ def load_json(text: str | None) -> Any:
     return json.loads(text)
 
 
-class _Record:
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+def usage_of(values: Iterable[Any]) -> Usage:
+    """A `Usage` from SQL sums in `USAGE_FIELDS` order (NULL, for no rows, is 0)."""
+    return Usage(*(int(v or 0) for v in values))
 
 
-@dataclass(frozen=True, slots=True)
-class RunRecord(_Record):
-    id: str
-    workflow_name: str
-    workflow_path: str
-    workflow_snapshot: str
-    workflow_hash: str
-    inputs: dict[str, JSON]
-    workspace: str
-    status: str  # as stored; `Store.list_runs` reports a stale "running" as "interrupted"
-    error: str | None
-    outputs: dict[str, JSON] | None
-    started_at: float | None
-    finished_at: float | None
-    heartbeat_at: float | None
-    pid: int | None
-    cancel_requested: bool
-    limits: dict[str, JSON]
-    tasks_total: int
-    tasks_done: int
-    tasks_failed: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
-    cost_usd: float  # the sum of known call costs
-    cost_unknown: bool  # some call had no price, so cost_usd is a lower bound
-    calls: int
-    retries: int
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> RunRecord:
-        return cls(
-            id=row["id"],
-            workflow_name=row["workflow_name"],
-            workflow_path=row["workflow_path"],
-            workflow_snapshot=row["workflow_snapshot"],
-            workflow_hash=row["workflow_hash"],
-            inputs=load_json(row["inputs"]) or {},
-            workspace=row["workspace"],
-            status=row["status"],
-            error=row["error"],
-            outputs=load_json(row["outputs"]),
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            heartbeat_at=row["heartbeat_at"],
-            pid=row["pid"],
-            cancel_requested=bool(row["cancel_requested"]),
-            limits=load_json(row["limits"]) or {},
-            tasks_total=row["tasks_total"],
-            tasks_done=row["tasks_done"],
-            tasks_failed=row["tasks_failed"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cache_creation_tokens=row["cache_creation_tokens"],
-            cache_read_tokens=row["cache_read_tokens"],
-            cost_usd=row["cost_usd"],
-            cost_unknown=bool(row["cost_unknown"]),
-            calls=row["calls"],
-            retries=row["retries"],
-        )
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_creation_tokens
-            + self.cache_read_tokens
-        )
+def usage_dict(usage: Usage) -> dict[str, int]:
+    """The JSON form of a usage everywhere in `runs ... --json`: the API's names plus `tokens`."""
+    return {**usage.to_dict(), "tokens": usage.total_tokens}
 
 
 @dataclass(frozen=True, slots=True)
-class StepRecord(_Record):
-    run_id: str
-    step_id: str
-    iteration: int | None
-    kind: str
-    status: str
-    output: JSON
-    error: str | None
-    exit_code: int | None
-    iterations: int | None
-    total_tasks: int | None
-    started_at: float | None
-    finished_at: float | None
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> StepRecord:
-        return cls(
-            run_id=row["run_id"],
-            step_id=row["step_id"],
-            iteration=row["iteration"] or None,
-            kind=row["kind"],
-            status=row["status"],
-            output=load_json(row["output"]),
-            error=row["error"],
-            exit_code=row["exit_code"],
-            iterations=row["iterations"],
-            total_tasks=row["total_tasks"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord(_Record):
-    id: str
-    run_id: str
-    step_id: str
-    key: str
-    index: int | None
-    iteration: int | None
-    agent: str | None
-    model: str | None
-    system: str | None
-    prompt: str
-    status: str
-    output: JSON
-    error: str | None
-    attempts: int
-    turns: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
-    cost_usd: float | None
-    started_at: float | None
-    finished_at: float | None
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> TaskRecord:
-        return cls(
-            id=row["id"],
-            run_id=row["run_id"],
-            step_id=row["step_id"],
-            key=row["key"],
-            index=row["index"],
-            iteration=row["iteration"],
-            agent=row["agent"],
-            model=row["model"],
-            system=row["system"],
-            prompt=row["prompt"],
-            status=row["status"],
-            output=load_json(row["output"]),
-            error=row["error"],
-            attempts=row["attempts"],
-            turns=row["turns"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cache_creation_tokens=row["cache_creation_tokens"],
-            cache_read_tokens=row["cache_read_tokens"],
-            cost_usd=row["cost_usd"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-        )
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_creation_input_tokens=self.cache_creation_tokens,
-            cache_read_input_tokens=self.cache_read_tokens,
-        )
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord(_Record):
-    id: str
-    run_id: str
-    task_id: str
-    step_id: str
-    model: str
-    attempt: int
-    request: dict[str, Any] | None
-    response: dict[str, Any] | None
-    status: str
-    error: str | None
-    http_status: int | None
-    request_id: str | None
-    latency_s: float
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
-    cache_creation_5m_tokens: int
-    cache_creation_1h_tokens: int
-    cost_usd: float | None
-    batch: bool
-    ts: float
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> CallRecord:
-        return cls(
-            id=row["id"],
-            run_id=row["run_id"],
-            task_id=row["task_id"],
-            step_id=row["step_id"],
-            model=row["model"],
-            attempt=row["attempt"],
-            request=load_json(row["request"]),
-            response=load_json(row["response"]),
-            status=row["status"],
-            error=row["error"],
-            http_status=row["http_status"],
-            request_id=row["request_id"],
-            latency_s=row["latency_s"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cache_creation_tokens=row["cache_creation_tokens"],
-            cache_read_tokens=row["cache_read_tokens"],
-            cache_creation_5m_tokens=row["cache_creation_5m_tokens"],
-            cache_creation_1h_tokens=row["cache_creation_1h_tokens"],
-            cost_usd=row["cost_usd"],
-            batch=bool(row["batch"]),
-            ts=row["ts"],
-        )
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_creation_input_tokens=self.cache_creation_tokens,
-            cache_read_input_tokens=self.cache_read_tokens,
-            cache_creation_5m_input_tokens=self.cache_creation_5m_tokens,
-            cache_creation_1h_input_tokens=self.cache_creation_1h_tokens,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord(_Record):
-    """One stored event. `payload` is the event's fields minus type, run_id and ts, and minus
-    the bodies stored in their own rows: a call's request/response (`calls`), a task's prompt,
-    system prompt and output (`tasks`), a step's output (`steps`), a run's outputs (`runs`)."""
-
-    seq: int
-    run_id: str
-    ts: float
-    type: str
-    payload: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> EventRecord:
-        return cls(
-            seq=row["seq"],
-            run_id=row["run_id"],
-            ts=row["ts"],
-            type=row["type"],
-            payload=load_json(row["payload"]) or {},
-        )
-
-    def as_event_dict(self) -> dict[str, Any]:
-        """The flat form of `Event.to_dict()` (what `events.event_from_dict` accepts)."""
-        return {"type": self.type, "run_id": self.run_id, "ts": self.ts, **self.payload}
-
-
-@dataclass(frozen=True, slots=True)
-class CostRow(_Record):
+class CostRow:
     """Spend of one model in one step, summed over its calls."""
 
     step_id: str
     model: str
     calls: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int  # cache writes
-    cache_read_tokens: int
+    usage: Usage
     cost_usd: float | None  # None when some call had no price
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_id,
+            "model": self.model,
+            "calls": self.calls,
+            **usage_dict(self.usage),
+            "cost_usd": self.cost_usd,
+            "cost_unknown": self.cost_usd is None,
+        }
+
+    @staticmethod
+    def totals(rows: Iterable[CostRow]) -> dict[str, Any]:
+        """The `totals` of `runs cost --json`."""
+        usage = Usage()
+        calls, cost, unknown = 0, 0.0, False
+        for row in rows:
+            usage.add(row.usage)
+            calls += row.calls
+            cost += row.cost_usd or 0.0
+            unknown = unknown or row.cost_usd is None
+        return {
+            "calls": calls,
+            **usage_dict(usage),
+            "cost_usd": round(cost, 10),
+            "cost_unknown": unknown,
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class StepSummary(_Record):
+class StepSummary:
     step_id: str
     iteration: int | None
     kind: str
@@ -333,10 +93,63 @@ class StepSummary(_Record):
     tasks_failed: int
     tasks_skipped: int
     calls: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
+    usage: Usage
     cost_usd: float | None  # None when some call had no price
     duration_s: float | None  # None while running
-    cache_hit_ratio: float | None  # cache_read / (input + cache_read + cache_creation)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """cache reads / (input + cache reads + cache writes): the prompt served from cache."""
+        u = self.usage
+        prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens
+        return u.cache_read_input_tokens / prompt if prompt else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A step of `runs show --json`."""
+        ratio = self.cache_hit_ratio
+        return {
+            "id": self.step_id,
+            "kind": self.kind,
+            "status": self.status,
+            "iteration": self.iteration,
+            "tasks_total": self.tasks_total,
+            "tasks_succeeded": self.tasks_done,
+            "tasks_failed": self.tasks_failed,
+            "tasks_skipped": self.tasks_skipped,
+            "calls": self.calls,
+            **usage_dict(self.usage),
+            "cost_usd": self.cost_usd,
+            "cost_unknown": self.cost_usd is None,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "cache_hit_ratio": None if ratio is None else round(ratio, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PriorResult:
+    """A task that succeeded in an earlier attempt at the run: resume keeps it."""
+
+    output: JSON
+    usage: Usage
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Everything a resume needs from the store, as plain data (the engine's `ResumeState`
+    takes the same fields)."""
+
+    tasks: dict[str, PriorResult] = field(default_factory=dict)  # by task key
+    state: dict[str, JSON] = field(default_factory=dict)
+    batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of `Store.claim_run`: `ok`, or why not (`reason` is a sentence)."""
+
+    ok: bool
+    status: str  # the run's status as shown before the claim
+    reason: str = ""

@@ -1,9 +1,11 @@
 """The store: opening (with migrations), the engine's reads, and the history queries of the CLI.
 
 Writes during a run go through `Store.writer()` only (one writer per process, see `writer.py`).
-The few writes made here -- `request_cancel` from another process, `delete_run`, `prune` -- are
-short BEGIN IMMEDIATE transactions that wait behind the writer (busy timeout) rather than fail.
-Every read uses a short-lived pooled connection; in WAL mode readers never wait for the writer.
+The few writes made here -- `claim_run` by a resume, `request_cancel` from another process,
+`delete_run`, `prune` -- are short BEGIN IMMEDIATE transactions that wait behind the writer (busy
+timeout) rather than fail. Reads use a short-lived pooled connection or ORM session and return
+the table classes of `models.py`, detached (usable after the session is gone); in WAL mode
+readers never wait for the writer.
 
 Run status "interrupted" is never stored: a run whose row says "running" but whose heartbeat is
 older than `stale_after_s` died with its process, and the read side reports it so.
@@ -11,15 +13,13 @@ older than `stale_after_s` died with its process, and the read side reports it s
 
 from __future__ import annotations
 
-import re
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     and_,
@@ -31,36 +31,63 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from orchestrator.errors import UsageError
-from orchestrator.store import _db
+from orchestrator.ids import new_id
+from orchestrator.store import _db, _refs
 from orchestrator.store.migrations import LATEST_VERSION, migrate, schema_version
-from orchestrator.store.models import CALLS, EVENTS, RUN_TABLES, RUNS, STATE, STEPS, TASKS
+from orchestrator.store.models import (
+    CALLS,
+    EVENTS,
+    RUN_TABLES,
+    RUNS,
+    STATE,
+    STEPS,
+    TASKS,
+    Call,
+    Run,
+    Step,
+    StoredEvent,
+    Task,
+)
 from orchestrator.store.records import (
-    CallRecord,
+    USAGE_FIELDS,
+    Claim,
     CostRow,
-    EventRecord,
-    RunRecord,
-    StepRecord,
+    PriorResult,
+    ResumePoint,
     StepSummary,
-    TaskRecord,
-    load_json,
+    usage_of,
 )
 
 if TYPE_CHECKING:
     from orchestrator.store.writer import StoreWriter
 
 STALE_AFTER_S = 30.0
-_ITEM_REF = re.compile(r"^(?P<step>[^\[\]]+)\[(?P<index>\d+)\]$")
-_JSON_COLUMNS = {
-    "runs": ("inputs", "outputs", "limits"),
-    "steps": ("output",),
-    "tasks": ("output",),
-    "calls": ("request", "response"),
-    "events": ("payload",),
-    "state": ("value",),
-}
-_SHOWN_CANDIDATES = 5
+_Row = TypeVar("_Row")
+
+
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there yet ("no runs yet"); a server database
+    is assumed to exist (opening it says otherwise)."""
+    path = _db.parse_location(url).path
+    return path is None or path.exists()
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether the process that ran a run still lives on this host (a fresh heartbeat from a
+    process killed a moment ago must not block its resume). Unknown counts as alive."""
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -149,37 +176,119 @@ class Store:
     def _read(self) -> Connection:
         return self._engine.connect()
 
+    def _rows(self, stmt: Select[_Row]) -> list[_Row]:
+        """The typed rows of an ORM select, detached: usable after the session is gone."""
+        with Session(self._engine) as session:
+            return list(session.scalars(stmt).all())
+
     # --- engine reads -----------------------------------------------------------------------------
 
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read() as conn:
-            row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
-        return None if row is None else RunRecord.from_row(row)
+    def get_run(self, run_id: str, *, stale_after_s: float | None = None) -> Run | None:
+        """The run as stored; with `stale_after_s`, its status as shown (see `run_status`)."""
+        rows = self._rows(select(Run).where(RUNS.c.id == run_id))
+        if not rows:
+            return None
+        return rows[0] if stale_after_s is None else self._with_status(rows[0], stale_after_s)
 
-    def succeeded_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+    def succeeded_tasks(self, run_id: str) -> dict[str, Task]:
         """Succeeded tasks by key (the latest one when a key succeeded more than once)."""
         stmt = (
-            select(TASKS)
+            select(Task)
             .where(TASKS.c.run_id == run_id, TASKS.c.status == "succeeded")
             .order_by(TASKS.c.finished_at, TASKS.c.id)
         )
-        with self._read() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return {row["key"]: TaskRecord.from_row(row) for row in rows}
+        return {task.key: task for task in self._rows(stmt)}
 
-    def step_records(self, run_id: str) -> list[StepRecord]:
+    def resume_point(self, run_id: str) -> ResumePoint:
+        """What a resume keeps: every succeeded task's output, the shared state, the Message
+        Batches already submitted (resume polls them instead of paying again), and what the
+        run has spent so far (its budgets go on from there)."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id!r}")
+        batches: dict[str, list[str]] = {}
+        for event in self.events(run_id, type="batch_submitted"):
+            payload = event.payload or {}
+            batches.setdefault(payload["step_id"], []).append(payload["batch_id"])
+        tasks = {
+            key: PriorResult(output=task.output, usage=task.usage, cost_usd=task.cost_usd)
+            for key, task in self.succeeded_tasks(run_id).items()
+        }
+        return ResumePoint(
+            tasks=tasks,
+            state=self.state_items(run_id),
+            batches=batches,
+            spent_usd=run.cost_usd or 0.0,
+            spent_tokens=run.usage.total_tokens,
+        )
+
+    def claim_run(
+        self,
+        run_id: str,
+        *,
+        pid: int,
+        stale_after_s: float = STALE_AFTER_S,
+        alive: Callable[[int | None], bool] = pid_alive,
+    ) -> Claim:
+        """Take a run over for a resume, atomically: of two processes claiming one run at the
+        same moment, exactly one gets `ok`. A run that succeeded, or that a live process still
+        runs (fresh heartbeat), is refused. The claim is one conditional UPDATE on what was
+        read (status, heartbeat, pid, owner): whoever changes the row first wins, and it marks
+        the run running under a new owner, with a fresh heartbeat, before any work starts."""
+        self._check_writable()
+        run = self.get_run(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id!r}")
+        shown = self.run_status(run, stale_after_s)
+        if shown == "succeeded":
+            return Claim(False, shown, f"run {run_id} already succeeded: nothing to resume")
+        if shown == "running" and alive(run.pid):
+            return Claim(
+                False,
+                shown,
+                f"run {run_id} is still running (process {run.pid}, heartbeat fresh); "
+                f"cancel it first with `orchestrate runs cancel {run_id[:10]}`",
+            )
         stmt = (
-            select(STEPS)
+            update(RUNS)
+            .where(
+                RUNS.c.id == run_id,
+                RUNS.c.status == run.status,
+                RUNS.c.heartbeat_at.is_not_distinct_from(run.heartbeat_at),
+                RUNS.c.pid.is_not_distinct_from(run.pid),
+                RUNS.c.owner.is_not_distinct_from(run.owner),
+            )
+            .values(
+                status="running",
+                owner=new_id(),
+                pid=pid,
+                heartbeat_at=time.time(),
+                cancel_requested=False,
+            )
+        )
+        with self._write() as conn:
+            won = conn.execute(stmt).rowcount == 1
+        if not won:
+            return Claim(
+                False,
+                "running",
+                f"run {run_id} was just taken over by another process; "
+                f"see `orchestrate runs show {run_id[:10]}`",
+            )
+        return Claim(True, shown)
+
+    def step_records(self, run_id: str) -> list[Step]:
+        stmt = (
+            select(Step)
             .where(STEPS.c.run_id == run_id)
             .order_by(STEPS.c.started_at, STEPS.c.step_id, STEPS.c.iteration)
         )
-        with self._read() as conn:
-            return [StepRecord.from_row(r) for r in conn.execute(stmt).mappings()]
+        return self._rows(stmt)
 
     def state_items(self, run_id: str) -> dict[str, Any]:
         stmt = select(STATE.c.key, STATE.c.value).where(STATE.c.run_id == run_id)
         with self._read() as conn:
-            return {key: load_json(value) for key, value in conn.execute(stmt)}
+            return {key: value for key, value in conn.execute(stmt)}
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._read() as conn:
@@ -201,37 +310,14 @@ class Store:
 
     def resolve_run(self, ref: str) -> str:
         """A full run id, a unique prefix of one, or "last" -> the run id."""
-        ref = ref.strip().lower()
-        if not ref:
-            raise UsageError("no run given")
-        with self._read() as conn:
-            if ref == "last":
-                last = conn.execute(
-                    select(RUNS.c.id).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc()).limit(1)
-                ).scalar()
-                if last is None:
-                    raise UsageError("no runs yet")
-                return str(last)
-            ids = list(
-                conn.execute(
-                    select(RUNS.c.id)
-                    .where(self._prefix(RUNS.c.id, ref))
-                    .order_by(RUNS.c.id)
-                    .limit(_SHOWN_CANDIDATES + 1)
-                ).scalars()
-            )
-            if ref in ids:
-                return ref
-            if len(ids) == 1:
-                return str(ids[0])
-            if not ids:
-                raise UsageError(f"no run matches {ref!r}")
-            total = conn.execute(
-                select(func.count()).where(self._prefix(RUNS.c.id, ref))
-            ).scalar_one()
-        raise UsageError(f"{ref!r} is ambiguous: matches {_candidates(ids, total)}")
+        return _refs.resolve_run(self._engine, ref)
 
-    def run_status(self, run: RunRecord, stale_after_s: float = STALE_AFTER_S) -> str:
+    def resolve_task(self, run_id: str, ref: str) -> Task:
+        """A task id (or a unique prefix), a step id whose step ran one task, or `step[index]`
+        for a fan-out item. Where several attempts exist (loop iterations, resumes), the latest."""
+        return _refs.resolve_task(self._engine, run_id, ref)
+
+    def run_status(self, run: Run, stale_after_s: float = STALE_AFTER_S) -> str:
         """The status to show: "interrupted" for a running run whose heartbeat went stale."""
         if run.status != "running":
             return run.status
@@ -247,10 +333,10 @@ class Store:
         workflow: str | None = None,
         limit: int = 20,
         stale_after_s: float = STALE_AFTER_S,
-    ) -> list[RunRecord]:
+    ) -> list[Run]:
         """Newest first, with the derived status (see `run_status`). `workflow` matches the
         workflow's name or its path; `limit` <= 0 means no limit."""
-        stmt = select(RUNS).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc())
+        stmt = select(Run).order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc())
         cutoff = time.time() - stale_after_s
         if status == "interrupted":
             stmt = stmt.where(RUNS.c.status == "running", _stale(cutoff))
@@ -264,110 +350,27 @@ class Store:
             )
         if limit > 0:
             stmt = stmt.limit(limit)
-        with self._read() as conn:
-            records = [RunRecord.from_row(r) for r in conn.execute(stmt).mappings()]
-        return [self._with_status(r, stale_after_s) for r in records]
+        return [self._with_status(r, stale_after_s) for r in self._rows(stmt)]
 
-    def _prefix(self, column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-        if self._engine.dialect.name == "sqlite":
-            # Ids are [0-9a-z] and SQLite compares bytes, so "~" (after "z") bounds the range; a
-            # range uses the primary-key index where LIKE (case-insensitive there) would not.
-            return and_(column >= prefix, column < prefix + "~")
-        return column.startswith(prefix, autoescape=True)
-
-    def _with_status(self, run: RunRecord, stale_after_s: float) -> RunRecord:
-        shown = self.run_status(run, stale_after_s)
-        return run if shown == run.status else replace(run, status=shown)
+    def _with_status(self, run: Run, stale_after_s: float) -> Run:
+        run.status = self.run_status(run, stale_after_s)  # a detached row: only ours changes
+        return run
 
     def list_tasks(
         self, run_id: str, *, step: str | None = None, status: str | None = None
-    ) -> list[TaskRecord]:
+    ) -> list[Task]:
         """In the order they started (ULIDs sort by creation time)."""
-        stmt = select(TASKS).where(TASKS.c.run_id == run_id)
+        stmt = select(Task).where(TASKS.c.run_id == run_id)
         if step is not None:
             stmt = stmt.where(TASKS.c.step_id == step)
         if status is not None:
             stmt = stmt.where(TASKS.c.status == status)
-        stmt = stmt.order_by(TASKS.c.started_at, TASKS.c.id)
-        with self._read() as conn:
-            return [TaskRecord.from_row(r) for r in conn.execute(stmt).mappings()]
+        return self._rows(stmt.order_by(TASKS.c.started_at, TASKS.c.id))
 
-    def resolve_task(self, run_id: str, ref: str) -> TaskRecord:
-        """A task id (or a unique prefix), a step id whose step ran one task, or `step[index]`
-        for a fan-out item. Where several attempts exist (loop iterations, resumes), the latest."""
-        ref = ref.strip()
-        if not ref:
-            raise UsageError("no task given")
-        latest = (TASKS.c.started_at.desc(), TASKS.c.id.desc())
-        base = select(TASKS).where(TASKS.c.run_id == run_id)
-        with self._read() as conn:
-            row = conn.execute(base.where(TASKS.c.id == ref.lower())).mappings().first()
-            if row is not None:
-                return TaskRecord.from_row(row)
-
-            item = _ITEM_REF.match(ref)
-            if item is not None:
-                step, index = item["step"], int(item["index"])
-                row = (
-                    conn.execute(
-                        base.where(TASKS.c.step_id == step, TASKS.c.index == index)
-                        .order_by(*latest)
-                        .limit(1)
-                    )
-                    .mappings()
-                    .first()
-                )
-                if row is not None:
-                    return TaskRecord.from_row(row)
-                raise UsageError(f"step {step!r} has no item {index} in run {run_id}")
-
-            indexes = conn.execute(
-                select(TASKS.c.index, func.count())
-                .where(TASKS.c.run_id == run_id, TASKS.c.step_id == ref)
-                .group_by(TASKS.c.index)
-            ).all()
-            if indexes:
-                if len(indexes) > 1:
-                    known = sorted(i for i, _ in indexes if i is not None)
-                    span = f"{ref}[{known[0]}]..{ref}[{known[-1]}]" if known else f"{ref}[N]"
-                    raise UsageError(
-                        f"step {ref!r} ran {len(indexes)} items; name one as {span} "
-                        "or give a task id"
-                    )
-                row = (
-                    conn.execute(base.where(TASKS.c.step_id == ref).order_by(*latest).limit(1))
-                    .mappings()
-                    .first()
-                )
-                assert row is not None
-                return TaskRecord.from_row(row)
-
-            prefix = ref.lower()
-            rows = (
-                conn.execute(
-                    base.where(self._prefix(TASKS.c.id, prefix))
-                    .order_by(TASKS.c.id)
-                    .limit(_SHOWN_CANDIDATES + 1)
-                )
-                .mappings()
-                .all()
-            )
-            if len(rows) == 1:
-                return TaskRecord.from_row(rows[0])
-            if rows:
-                total = conn.execute(
-                    select(func.count()).where(
-                        TASKS.c.run_id == run_id, self._prefix(TASKS.c.id, prefix)
-                    )
-                ).scalar_one()
-                ids = [r["id"] for r in rows]
-                raise UsageError(f"{ref!r} is ambiguous: matches {_candidates(ids, total)}")
-        raise UsageError(f"no task or step matches {ref!r} in run {run_id}")
-
-    def task_calls(self, task_id: str) -> list[CallRecord]:
-        stmt = select(CALLS).where(CALLS.c.task_id == task_id).order_by(CALLS.c.ts, CALLS.c.id)
-        with self._read() as conn:
-            return [CallRecord.from_row(r) for r in conn.execute(stmt).mappings()]
+    def task_calls(self, task_id: str) -> list[Call]:
+        return self._rows(
+            select(Call).where(CALLS.c.task_id == task_id).order_by(CALLS.c.ts, CALLS.c.id)
+        )
 
     def events(
         self,
@@ -376,10 +379,10 @@ class Store:
         after_seq: int = 0,
         limit: int | None = None,
         type: str | None = None,  # noqa: A002 - the event's own field name
-    ) -> list[EventRecord]:
+    ) -> list[StoredEvent]:
         """Stored events in order; poll with `after_seq` = the last seq seen to follow a run."""
         stmt = (
-            select(EVENTS)
+            select(StoredEvent)
             .where(EVENTS.c.run_id == run_id, EVENTS.c.seq > after_seq)
             .order_by(EVENTS.c.seq)
         )
@@ -387,23 +390,18 @@ class Store:
             stmt = stmt.where(EVENTS.c.type == type)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self._read() as conn:
-            return [EventRecord.from_row(r) for r in conn.execute(stmt).mappings()]
+        return self._rows(stmt)
 
     def cost_breakdown(self, run_id: str) -> list[CostRow]:
         """Per step and model, from the calls (failed attempts that consumed tokens included)."""
-        unknown = func.sum(case((CALLS.c.cost_usd.is_(None), 1), else_=0))
         stmt = (
             select(
                 CALLS.c.step_id,
                 CALLS.c.model,
                 func.count(),
-                func.sum(CALLS.c.input_tokens),
-                func.sum(CALLS.c.output_tokens),
-                func.sum(CALLS.c.cache_creation_tokens),
-                func.sum(CALLS.c.cache_read_tokens),
                 func.coalesce(func.sum(CALLS.c.cost_usd), 0.0),
-                unknown,
+                _unpriced(),
+                *_usage_sums(),
             )
             .where(CALLS.c.run_id == run_id)
             .group_by(CALLS.c.step_id, CALLS.c.model)
@@ -416,13 +414,10 @@ class Store:
                 step_id=step_id,
                 model=model,
                 calls=calls,
-                input_tokens=int(inp or 0),
-                output_tokens=int(out or 0),
-                cache_creation_tokens=int(cw or 0),
-                cache_read_tokens=int(cr or 0),
+                usage=usage_of(usage),
                 cost_usd=None if n_unknown else float(cost),
             )
-            for step_id, model, calls, inp, out, cw, cr, cost, n_unknown in rows
+            for step_id, model, calls, cost, n_unknown, *usage in rows
         ]
 
     def step_summaries(self, run_id: str) -> list[StepSummary]:
@@ -447,55 +442,39 @@ class Store:
                 TASKS.c.step_id,
                 iteration,
                 func.count(),
-                func.sum(CALLS.c.input_tokens),
-                func.sum(CALLS.c.output_tokens),
-                func.sum(CALLS.c.cache_creation_tokens),
-                func.sum(CALLS.c.cache_read_tokens),
                 func.coalesce(func.sum(CALLS.c.cost_usd), 0.0),
-                func.sum(case((CALLS.c.cost_usd.is_(None), 1), else_=0)),
+                _unpriced(),
+                *_usage_sums(),
             )
             .select_from(CALLS.join(TASKS, CALLS.c.task_id == TASKS.c.id))
             .where(CALLS.c.run_id == run_id)
             .group_by(TASKS.c.step_id, iteration)
         )
-        steps_stmt = (
-            select(STEPS)
-            .where(STEPS.c.run_id == run_id)
-            .order_by(STEPS.c.started_at, STEPS.c.step_id, STEPS.c.iteration)
-        )
         with self._read() as conn:
-            steps = [StepRecord.from_row(r) for r in conn.execute(steps_stmt).mappings()]
             tasks = {(s, i): rest for s, i, *rest in conn.execute(tasks_stmt)}
             calls = {(s, i): rest for s, i, *rest in conn.execute(calls_stmt)}
         summaries = []
-        for step in steps:
-            key = (step.step_id, step.iteration or 0)
+        for step in self.step_records(run_id):
+            key = (step.step_id, step.iteration)
             n_tasks, done, failed, skipped = tasks.get(key, (0, 0, 0, 0))
-            n_tasks = n_tasks or 0
-            n_calls, inp, out, cw, cr, cost, n_unknown = calls.get(key, (0, 0, 0, 0, 0, 0.0, 0))
-            inp, out, cw, cr = int(inp or 0), int(out or 0), int(cw or 0), int(cr or 0)
-            prompt_tokens = inp + cr + cw
+            n_calls, cost, n_unknown, *usage = calls.get(key, (0, 0.0, 0))
             duration = None
             if step.started_at is not None and step.finished_at is not None:
                 duration = step.finished_at - step.started_at
             summaries.append(
                 StepSummary(
                     step_id=step.step_id,
-                    iteration=step.iteration,
+                    iteration=step.loop_iteration,
                     kind=step.kind,
                     status=step.status,
-                    tasks_total=int(n_tasks),
+                    tasks_total=int(n_tasks or 0),
                     tasks_done=int(done or 0),
                     tasks_failed=int(failed or 0),
                     tasks_skipped=int(skipped or 0),
                     calls=int(n_calls),
-                    input_tokens=inp,
-                    output_tokens=out,
-                    cache_creation_tokens=cw,
-                    cache_read_tokens=cr,
+                    usage=usage_of(usage),
                     cost_usd=None if n_unknown else float(cost or 0.0),
                     duration_s=duration,
-                    cache_hit_ratio=cr / prompt_tokens if prompt_tokens else None,
                 )
             )
         return summaries
@@ -510,12 +489,8 @@ class Store:
                 result = conn.execution_options(yield_per=500).execute(
                     select(table).where(key == run_id).order_by(*order)
                 )
-                decode = _JSON_COLUMNS[table.name]
-                for mapping in result.mappings():
-                    row = dict(mapping)
-                    for column in decode:
-                        row[column] = load_json(row[column])
-                    yield {"table": table.name, "row": row}
+                for mapping in result.mappings():  # JSON columns come decoded (JSONText)
+                    yield {"table": table.name, "row": dict(mapping)}
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
@@ -545,17 +520,21 @@ class Store:
         return len(ids)
 
 
+def _usage_sums() -> list[Any]:
+    """SUM of each token column of calls, in `USAGE_FIELDS` order (see `usage_of`)."""
+    return [func.sum(CALLS.c[name]) for name in USAGE_FIELDS]
+
+
+def _unpriced() -> Any:
+    """How many calls had no price (their cost is unknown, so the sum is a lower bound)."""
+    return func.sum(case((CALLS.c.cost_usd.is_(None), 1), else_=0))
+
+
 def _stale(cutoff: float) -> Any:
     return or_(
         RUNS.c.heartbeat_at < cutoff,
         and_(RUNS.c.heartbeat_at.is_(None), RUNS.c.started_at < cutoff),
     )
-
-
-def _candidates(ids: list[str], total: int) -> str:
-    shown = ", ".join(ids[:_SHOWN_CANDIDATES])
-    more = total - min(len(ids), _SHOWN_CANDIDATES)
-    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _reason(exc: DBAPIError) -> str:

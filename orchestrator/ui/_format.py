@@ -54,13 +54,6 @@ def timestamp(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def iso(ts: float | None) -> str | None:
-    """UTC ISO 8601 with a `Z`, for JSON output."""
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def ratio(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator import events as ev
+from orchestrator.contracts import Usage
+from orchestrator.names import task_label
 
 
 @dataclass(slots=True)
@@ -53,7 +55,7 @@ class _TaskInfo:
     retrying: bool = False
 
     def label(self) -> str:
-        return self.step_id if self.index is None else f"{self.step_id}[{self.index}]"
+        return task_label(self.step_id, self.index)
 
 
 @dataclass(slots=True)
@@ -68,10 +70,7 @@ class RunTally:
     tasks: dict[str, _TaskInfo] = field(default_factory=dict)  # tasks in flight
     tasks_succeeded: int = 0
     tasks_failed: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_read_tokens: int = 0
+    usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     cost_unknown: bool = False
     calls: int = 0
@@ -84,12 +83,7 @@ class RunTally:
 
     @property
     def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_write_tokens
-            + self.cache_read_tokens
-        )
+        return self.usage.total_tokens
 
     @property
     def tasks_running(self) -> int:
@@ -215,17 +209,10 @@ class RunTally:
     def _call_finished(self, event: ev.Event) -> None:
         assert isinstance(event, ev.CallFinished)
         self.calls += 1
-        usage = event.usage
-        inp = int(usage.get("input_tokens") or 0)
-        out = int(usage.get("output_tokens") or 0)
-        write = int(usage.get("cache_creation_input_tokens") or 0)
-        read = int(usage.get("cache_read_input_tokens") or 0)
-        self.input_tokens += inp
-        self.output_tokens += out
-        self.cache_write_tokens += write
-        self.cache_read_tokens += read
+        usage = Usage.from_dict(event.usage)
+        self.usage.add(usage)
         step = self._step(event.step_id, event.ts)
-        step.tokens += inp + out + write + read
+        step.tokens += usage.total_tokens
         if event.cost_usd is None:
             self.cost_unknown = step.cost_unknown = True
         else:

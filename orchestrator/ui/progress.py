@@ -21,6 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator import events as ev
+from orchestrator.contracts import Usage
+from orchestrator.names import task_label
 from orchestrator.ui import _format as fmt
 from orchestrator.ui._tally import RunTally, StepProgress
 
@@ -191,9 +193,10 @@ class ProgressDisplay:
     def _totals(self, now: float) -> Text:
         t = self.tally
         tokens = (
-            f"tokens {fmt.tokens(t.input_tokens)} in · {fmt.tokens(t.output_tokens)} out · "
-            f"{fmt.tokens(t.cache_write_tokens)} cache write · "
-            f"{fmt.tokens(t.cache_read_tokens)} cache read · "
+            f"tokens {fmt.tokens(t.usage.input_tokens)} in · "
+            f"{fmt.tokens(t.usage.output_tokens)} out · "
+            f"{fmt.tokens(t.usage.cache_creation_input_tokens)} cache write · "
+            f"{fmt.tokens(t.usage.cache_read_input_tokens)} cache read · "
             + fmt.dollars(t.cost_usd, unknown=t.cost_unknown)
         )
         parts = [
@@ -351,14 +354,12 @@ def describe_verbose(event: ev.Event, tally: RunTally | None = None) -> str | No
         return tally.task_label(task_id, step_id) if tally else step_id
 
     if isinstance(event, ev.TaskStarted):
-        name = _task_name(event.step_id, event.index)
+        name = task_label(event.step_id, event.index)
         attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
         model = f" on {event.model}" if event.model else ""
         return f"task {name} started{attempt}{model}"
     if isinstance(event, ev.TaskFinished):
-        usage = event.usage or {}
-        total = sum(int(v or 0) for k, v in usage.items() if not k.startswith("cache_creation_"))
-        total += int(usage.get("cache_creation_input_tokens") or 0)
+        total = Usage.from_dict(event.usage).total_tokens
         return (
             f"task {label(event.task_id, event.step_id)} {event.status} · "
             f"{event.turns} turn{'' if event.turns == 1 else 's'} · {fmt.tokens(total)} tokens · "
@@ -381,7 +382,3 @@ def describe_verbose(event: ev.Event, tally: RunTally | None = None) -> str | No
     if isinstance(event, ev.StateSet):
         return f"state {event.key} = {fmt.shorten(repr(event.value), 80)}"
     return None
-
-
-def _task_name(step_id: str, index: int | None) -> str:
-    return step_id if index is None else f"{step_id}[{index}]"

@@ -178,8 +178,8 @@ def cost_table(rows: Sequence[Row], totals: Row | None = None) -> Table:
             str(row.get("calls", "")),
             fmt.tokens(row.get("input_tokens")),
             fmt.tokens(row.get("output_tokens")),
-            fmt.tokens(row.get("cache_creation_tokens")),
-            fmt.tokens(row.get("cache_read_tokens")),
+            fmt.tokens(row.get("cache_creation_input_tokens")),
+            fmt.tokens(row.get("cache_read_input_tokens")),
             _cost(row),
         )
     if totals is not None:
@@ -190,8 +190,8 @@ def cost_table(rows: Sequence[Row], totals: Row | None = None) -> Table:
             str(totals.get("calls", "")),
             fmt.tokens(totals.get("input_tokens")),
             fmt.tokens(totals.get("output_tokens")),
-            fmt.tokens(totals.get("cache_creation_tokens")),
-            fmt.tokens(totals.get("cache_read_tokens")),
+            fmt.tokens(totals.get("cache_creation_input_tokens")),
+            fmt.tokens(totals.get("cache_read_input_tokens")),
             Text(_cost(totals), style="bold"),
         )
     return table
@@ -250,8 +250,8 @@ def run_detail(detail: Row) -> RenderableType:
         Text(
             f"totals: {fmt.tokens(totals.get('input_tokens'))} input · "
             f"{fmt.tokens(totals.get('output_tokens'))} output · "
-            f"{fmt.tokens(totals.get('cache_creation_tokens'))} cache write · "
-            f"{fmt.tokens(totals.get('cache_read_tokens'))} cache read tokens · "
+            f"{fmt.tokens(totals.get('cache_creation_input_tokens'))} cache write · "
+            f"{fmt.tokens(totals.get('cache_read_input_tokens'))} cache read tokens · "
             f"{_cost(totals)} · {totals.get('calls', 0)} calls · "
             f"{totals.get('retries', 0)} retries",
             style="bold",

@@ -18,14 +18,8 @@ from rich.console import Console, Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+from orchestrator.contracts import Usage
 from orchestrator.ui import _format as fmt
-
-_USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 
 def block_text(content: Any) -> str:
@@ -97,7 +91,7 @@ def build_transcript(
     ]
     next_ok = dict(itertools.pairwise(succeeded))
 
-    total: dict[str, int] = dict.fromkeys(_USAGE_KEYS, 0)
+    total = Usage()
     cost = 0.0
     cost_unknown = False
     turns: list[dict[str, Any]] = []
@@ -105,8 +99,7 @@ def build_transcript(
         request = requests[i]
         response = _field(call, "response")
         usage = _usage_of(call, response)
-        for key in _USAGE_KEYS:
-            total[key] += usage.get(key, 0)
+        total.add(usage)
         call_cost = _field(call, "cost_usd")
         if call_cost is None:
             cost_unknown = cost_unknown or response is not None
@@ -121,7 +114,7 @@ def build_transcript(
             "request_id": _field(call, "request_id"),
             "latency_s": _field(call, "latency_s"),
             "stop_reason": response.get("stop_reason") if isinstance(response, Mapping) else None,
-            "usage": usage,
+            "usage": usage.to_dict(),
             "cost_usd": call_cost,
             "text": "",
             "tool_calls": [],
@@ -142,19 +135,17 @@ def build_transcript(
         "output_schema": _output_schema(first),
         "turns": turns,
         "output": (task or {}).get("output"),
-        "usage": total,
+        "usage": total.to_dict(),
         "cost_usd": None if cost_unknown and not cost else cost,
         "cost_unknown": cost_unknown,
     }
 
 
-def _usage_of(call: Any, response: Any) -> dict[str, int]:
+def _usage_of(call: Any, response: Any) -> Usage:
     usage = _field(call, "usage")
     if not usage and isinstance(response, Mapping):
         usage = response.get("usage")
-    if not isinstance(usage, Mapping):
-        return dict.fromkeys(_USAGE_KEYS, 0)
-    return {key: int(usage.get(key) or 0) for key in _USAGE_KEYS}
+    return Usage.from_dict(dict(usage) if isinstance(usage, Mapping) else None)
 
 
 def _fill_reply(turn: dict[str, Any], response: Mapping[str, Any]) -> None:

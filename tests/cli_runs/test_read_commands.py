@@ -149,7 +149,7 @@ def test_show_json(filled: str, invoke: Invoke) -> None:
     }
     totals = data["totals"]
     assert totals["input_tokens"] == 330 and totals["output_tokens"] == 70
-    assert totals["cache_creation_tokens"] == 16 and totals["cache_read_tokens"] == 50
+    assert totals["cache_creation_input_tokens"] == 16 and totals["cache_read_input_tokens"] == 50
     assert totals["cost_unknown"] is True and abs(totals["cost_usd"] - 0.0025) < 1e-9
 
 
@@ -244,7 +244,8 @@ def test_cost(filled: str, invoke: Invoke) -> None:
     assert isinstance(data, dict) and data["run"] == RUN_A
     rows = {(r["step"], r["model"]): r for r in data["rows"]}
     plan = rows[("plan", "claude-sonnet-5-5")]
-    assert plan["calls"] == 2 and plan["input_tokens"] == 250 and plan["cache_read_tokens"] == 50
+    assert plan["calls"] == 2 and plan["input_tokens"] == 250
+    assert plan["cache_read_input_tokens"] == 50
     assert abs(plan["cost_usd"] - 0.002) < 1e-9
     assert rows[("research", UNPRICED)]["cost_usd"] is None
     assert rows[("research", UNPRICED)]["cost_unknown"] is True

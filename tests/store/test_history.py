@@ -151,7 +151,7 @@ def test_step_summaries(store: Store, make_run: Any) -> None:
     assert (research.kind, research.status) == ("fanout", "succeeded")
     assert (research.tasks_total, research.tasks_done, research.tasks_failed) == (3, 2, 1)
     assert research.calls == 3
-    assert (research.input_tokens, research.cache_read_tokens) == (300, 600)
+    assert (research.usage.input_tokens, research.usage.cache_read_input_tokens) == (300, 600)
     assert research.cost_usd == pytest.approx(0.006)
     # cache_read / (input + cache_read + cache_creation) = 600 / (300 + 600 + 30)
     assert research.cache_hit_ratio == pytest.approx(600 / 930)

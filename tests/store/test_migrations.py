@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
@@ -66,17 +64,52 @@ def test_the_migrated_schema_is_what_the_models_say(db_path: Path) -> None:
         engine.dispose()
 
 
-def test_upgrade_from_version_1_keeps_the_data(db_path: Path, make_run: Any) -> None:
-    old = Store.open(str(db_path), migrate_to=1)
-    run = make_run(items=2)
+def _old_run(path: Path, run_id: str = "r1") -> None:
+    """A run as a version 1 or 2 orchestrate wrote it: the old usage column names, no 5m/1h
+    split on tasks and runs, no owner."""
+    engine = create_engine(f"sqlite:///{path}")
+    usage = "input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, workflow_name, workflow_path, workflow_snapshot, "
+                "workflow_hash, workspace, status, cancel_requested, tasks_total, tasks_done, "
+                f"tasks_failed, {usage}, cost_usd, cost_unknown, calls, retries, started_at) "
+                "VALUES (:id, 'wf', 'wf.yaml', 'version: 1', 'h', '/ws', 'failed', 0, 1, 1, 0, "
+                "30, 8, 12, 40, 0.5, 0, 2, 0, 1.0)"
+            ),
+            {"id": run_id},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tasks (id, run_id, step_id, key, prompt, status, attempts, turns, "
+                f"{usage}) VALUES ('t1', :id, 'a', 'a', 'hi', 'succeeded', 1, 2, 30, 8, 12, 40)"
+            ),
+            {"id": run_id},
+        )
+        for n, (five, hour) in enumerate(((2, 0), (4, 6))):
+            conn.execute(
+                text(
+                    "INSERT INTO calls (id, run_id, task_id, step_id, model, attempt, status, "
+                    f"latency_s, {usage}, cache_creation_5m_tokens, cache_creation_1h_tokens, "
+                    "batch, ts) VALUES (:cid, :id, 't1', 'a', 'm', 1, 'succeeded', 0.1, "
+                    "15, 4, :cw, 20, :five, :hour, 0, :ts)"
+                ),
+                {
+                    "cid": f"c{n}",
+                    "id": run_id,
+                    "cw": five + hour,
+                    "five": five,
+                    "hour": hour,
+                    "ts": n,
+                },
+            )
+    engine.dispose()
 
-    async def write() -> None:
-        async with old.writer() as w:
-            for e in run.events:
-                w.send(e)
 
-    anyio.run(write)
-    old.close()
+def test_upgrade_from_version_1_keeps_the_data(db_path: Path) -> None:
+    Store.open(str(db_path), migrate_to=1).close()
+    _old_run(db_path)
     assert versions(db_path) == [1]
     assert "ix_calls_run_step" not in indexes(db_path)
 
@@ -84,11 +117,48 @@ def test_upgrade_from_version_1_keeps_the_data(db_path: Path, make_run: Any) -> 
     try:
         assert versions(db_path) == [m.version for m in MIGRATIONS]
         assert {"ix_calls_run_step", "ix_runs_workflow_started"} <= indexes(db_path)
-        rec = store.get_run(run.run_id)
-        assert rec is not None and rec.calls == 5
-        assert len(store.cost_breakdown(run.run_id)) == 3
+        rec = store.get_run("r1")
+        assert rec is not None and rec.calls == 2
+        assert len(store.cost_breakdown("r1")) == 1
     finally:
         store.close()
+
+
+def test_upgrade_to_the_api_usage_names_keeps_every_count(db_path: Path) -> None:
+    Store.open(str(db_path), migrate_to=2).close()
+    _old_run(db_path)
+    store = Store.open(str(db_path))
+    try:
+        run = store.get_run("r1")
+        assert run is not None
+        # renamed, not lost; and the 5m/1h split, which only calls had, summed from them
+        assert run.usage.to_dict() == {
+            "input_tokens": 30,
+            "output_tokens": 8,
+            "cache_creation_input_tokens": 12,
+            "cache_read_input_tokens": 40,
+            "cache_creation_5m_input_tokens": 6,
+            "cache_creation_1h_input_tokens": 6,
+        }
+        (task,) = store.list_tasks("r1")
+        assert task.usage.cache_creation_input_tokens == 12
+        assert (
+            task.usage.cache_creation_5m_input_tokens,
+            task.usage.cache_creation_1h_input_tokens,
+        ) == (6, 6)
+        calls = store.task_calls("t1")
+        assert [c.usage.cache_creation_1h_input_tokens for c in calls] == [0, 6]
+        (cost,) = store.cost_breakdown("r1")
+        assert cost.usage.cache_read_input_tokens == 40
+        assert run.owner is None
+    finally:
+        store.close()
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        names = {c["name"] for c in inspect(engine).get_columns("calls")}
+        assert "cache_creation_tokens" not in names and "cache_read_tokens" not in names
+    finally:
+        engine.dispose()
 
 
 def test_a_database_from_a_newer_orchestrate_is_refused(db_path: Path) -> None:

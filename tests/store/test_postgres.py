@@ -203,3 +203,35 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(pg_url: str) 
     store = Store.open(url, readonly=True)
     assert store.list_runs() == []
     store.close()
+
+
+def test_claiming_a_run_on_postgres_is_atomic(pg_url: str) -> None:
+    import threading
+
+    store = Store.open(pg_url)
+    events = _events("01pgclaim")
+    events[-1] = ev.RunFinished(run_id="01pgclaim", status="failed", error="x")
+
+    async def write() -> None:
+        async with store.writer() as writer:
+            for event in events:
+                writer.send(event)
+
+    anyio.run(write)
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        # every claimant says its process is alive: only the conditional UPDATE decides
+        results.append(store.claim_run("01pgclaim", pid=90000 + n, alive=lambda _: True).ok)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == [False, False, False, True]
+    run = store.get_run("01pgclaim")
+    assert run is not None and run.status == "running" and run.owner is not None
+    store.close()

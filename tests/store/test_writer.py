@@ -63,7 +63,7 @@ async def test_round_trip_of_a_whole_run(store: Store, make_run: Any) -> None:
     assert rec.retries == 1
     assert rec.cancel_requested is False
 
-    steps = {(s.step_id, s.iteration): s for s in store.step_records(run.run_id)}
+    steps = {(s.step_id, s.loop_iteration): s for s in store.step_records(run.run_id)}
     assert set(steps) == {
         ("plan", None),
         ("research", None),
@@ -116,8 +116,8 @@ async def test_totals_equal_the_sum_of_calls(store: Store, make_run: Any) -> Non
     assert rec.calls == len(run.calls) == 10
     assert rec.input_tokens == sums["input"]
     assert rec.output_tokens == sums["output"]
-    assert rec.cache_creation_tokens == sums["cache_write"]
-    assert rec.cache_read_tokens == sums["cache_read"]
+    assert rec.cache_creation_input_tokens == sums["cache_write"]
+    assert rec.cache_read_input_tokens == sums["cache_read"]
     assert rec.cost_usd == pytest.approx(sums["cost"])
     assert rec.cost_unknown is False
     breakdown = store.cost_breakdown(run.run_id)

@@ -1,0 +1,399 @@
+"""Assembling a run, and the Python API: the one place that builds the store writer, the client
+(or the simulator), the run log and the engine, runs a workflow, and closes them again.
+
+`orchestrator.run(...)`/`await orchestrator.arun(...)` (below) and `orchestrate run`/`resume`
+all go through `new_run`/`resume_run` (what to run: ids, workspace, what a resume keeps) and
+`execute` (running it), so a run started from Python is recorded exactly like one from the CLI.
+Like `cli/`, this module may import every package; nothing in the core imports it. Heavy
+packages (the engine, the SDK, the simulator) are imported inside the functions that need them.
+
+Invariants:
+- nothing is created (store, folders, client) before the inputs and the API key are checked;
+- a resume claims its run in the store (one conditional UPDATE) before anything runs, so two
+  resumes of one run never both run what is left;
+- the run's row is committed before its first task starts, so a process killed at any moment
+  after its first model call leaves a run that `resume` continues;
+- the client, the simulator and the run log are closed on every way out, cancellation included.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from orchestrator.errors import FatalError, UsageError
+from orchestrator.paths import private_dir
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+    from orchestrator.contracts import LLM, LLMResponse
+    from orchestrator.engine import ResumeState, RunOutcome
+    from orchestrator.events import Event
+    from orchestrator.sim import SimConfig
+    from orchestrator.store import Store
+    from orchestrator.workflow import Workflow
+
+Sink = Callable[["Event"], None]
+
+
+@dataclass(kw_only=True)
+class RunPlan:
+    """A run ready to start (what the engine's `RunRequest` is built from)."""
+
+    workflow: Workflow
+    inputs: dict[str, Any]
+    run_id: str
+    workspace: Path
+    resume: ResumeState | None = None
+
+
+@dataclass(kw_only=True)
+class Limits:
+    """Flag values that override the workflow's `limits:` for one run (None: keep them)."""
+
+    concurrency: int | None = None
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+
+# --- checks before anything is created ---------------------------------------------------------
+
+
+def needs_model(workflow: Workflow) -> bool:
+    """Whether any step may call a model: agent steps, in loops and sub-workflows too. A
+    workflow of `run:` and `merge` steps only runs without an API key."""
+    for _, step in workflow.iter_steps():
+        if step.kind == "agent":
+            return True
+        if step.kind == "workflow" and (step.sub is None or needs_model(step.sub)):
+            return True
+    return False
+
+
+def check_api_key(
+    workflow: Workflow, sim: SimConfig | None, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Fail before anything is created when the run needs the real API and has no key (the
+    client would say the same, but only once the run's store and folders exist)."""
+    from orchestrator.llm import NO_KEY_MESSAGE
+
+    if sim is None and needs_model(workflow) and not environ.get("ANTHROPIC_API_KEY", "").strip():
+        raise UsageError(NO_KEY_MESSAGE)
+
+
+# --- what to run -------------------------------------------------------------------------------
+
+
+def new_run(settings: Settings, workflow: Workflow, inputs: dict[str, Any]) -> RunPlan:
+    """A fresh run id and its workspace (the workflow's `workspace:`, or one under runs_dir)."""
+    from orchestrator.ids import new_id
+
+    run_id = new_id()
+    if workflow.workspace:
+        target = Path(workflow.workspace)
+        if not target.is_absolute():
+            target = workflow.path.parent / target
+        workspace = private_dir(target.resolve())
+    else:
+        workspace = private_dir(Path(settings.engine.runs_dir).resolve() / run_id / "workspace")
+    return RunPlan(workflow=workflow, inputs=inputs, run_id=run_id, workspace=workspace)
+
+
+@dataclass(frozen=True)
+class AlreadySucceeded:
+    """`resume` of a run that succeeded: nothing runs; its stored outputs stand."""
+
+    run_id: str
+    outputs: dict[str, Any] | None
+
+
+def resume_run(
+    store: Store,
+    settings: Settings,
+    run_ref: str,
+    *,
+    sim: SimConfig | None,
+    use_current: bool = False,
+) -> RunPlan | AlreadySucceeded:
+    """The plan to continue a run, after claiming it in the store; or `AlreadySucceeded`.
+
+    The workflow is the snapshot stored with the run; if the file changed since, this refuses
+    unless `use_current`. A run that a live process runs, or that another resume claimed a
+    moment ago, is refused (`UsageError`, exit 2)."""
+    from orchestrator.engine import PriorTask, ResumeState
+    from orchestrator.workflow import load_workflow
+
+    run_id = store.resolve_run(run_ref)
+    record = store.get_run(run_id, stale_after_s=settings.engine.stale_after)
+    assert record is not None
+    if record.status == "succeeded":
+        return AlreadySucceeded(run_id, record.outputs)
+    path = Path(record.workflow_path)
+    on_disk = path.read_text("utf-8") if path.exists() else None
+    if use_current:
+        if on_disk is None:
+            raise UsageError(f"--use-current: {path} no longer exists")
+        workflow = load_workflow(path, settings=settings)
+    else:
+        if on_disk is not None and on_disk != record.workflow_snapshot:
+            raise UsageError(
+                f"{path} changed since run {run_id[:10]} started; restore it, or pass "
+                "--use-current to resume with the file as it is now"
+            )
+        workflow = load_workflow(path, text=record.workflow_snapshot, settings=settings)
+    check_api_key(workflow, sim)
+    claim = store.claim_run(run_id, pid=os.getpid(), stale_after_s=settings.engine.stale_after)
+    if not claim.ok:
+        if claim.status == "succeeded":
+            return AlreadySucceeded(run_id, record.outputs)
+        raise UsageError(claim.reason)
+    point = store.resume_point(run_id)
+    resume = ResumeState(
+        tasks={
+            key: PriorTask(output=t.output, usage=t.usage.to_dict(), cost_usd=t.cost_usd)
+            for key, t in point.tasks.items()
+        },
+        state=dict(point.state),
+        batches=point.batches,
+        spent_usd=point.spent_usd,
+        spent_tokens=point.spent_tokens,
+    )
+    return RunPlan(
+        workflow=workflow,
+        inputs=dict(record.inputs or {}),
+        run_id=run_id,
+        workspace=private_dir(Path(record.workspace)),
+        resume=resume,
+    )
+
+
+# --- running it --------------------------------------------------------------------------------
+
+
+class _NoModel:
+    """The client of a run that has no API key and needs none (`run:` and `merge` steps only):
+    a model call, which `needs_model` says cannot happen, fails plainly instead of leaving."""
+
+    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
+        from orchestrator.llm import NO_KEY_MESSAGE
+
+        raise FatalError(NO_KEY_MESSAGE)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def execute(
+    settings: Settings,
+    plan: RunPlan,
+    store: Store,
+    *,
+    sim: SimConfig | None = None,
+    limits: Limits | None = None,
+    sinks: Sequence[Sink] = (),
+    handle_signals: bool = False,
+    freeze_heap: bool = False,
+) -> RunOutcome:
+    """Run `plan` with the real client (or the simulator when `sim` is given) and record it in
+    `store`; `sinks` see every event too. `handle_signals`: SIGINT/SIGTERM cancel the run (a
+    second one exits at once), for a process that is only this run. `freeze_heap`: move
+    everything loaded so far out of the collector's sight (the CLI: the process ends with the
+    run). The store stays open; the caller closes it."""
+    from orchestrator import ui
+    from orchestrator.engine import Engine, RunRequest
+
+    limits = limits or Limits()
+    concurrency = (
+        limits.concurrency or plan.workflow.limits.concurrency or settings.engine.concurrency
+    )
+    closers: list[Callable[[], None]] = []
+    llm: LLM | None = None
+    try:
+        log = ui.make_run_log(private_dir(Path(settings.engine.logs_dir)) / f"{plan.run_id}.jsonl")
+        closers.append(log.close)
+        llm = _client(settings, plan.workflow, sim, concurrency, closers)
+        if freeze_heap:
+            # Everything loaded by now (the SDK, pydantic, SQLAlchemy, the simulator: millions
+            # of objects) lives as long as the process; keep the garbage collector from
+            # scanning it again and again during the run.
+            gc.collect()
+            gc.freeze()
+        async with store.writer() as writer:
+            all_sinks = [writer.send, log, *sinks]
+
+            def emit(event: Event) -> None:
+                for sink in all_sinks:
+                    sink(event)
+
+            async def should_cancel(rid: str) -> bool:
+                return await anyio.to_thread.run_sync(store.cancel_requested, rid)
+
+            committed = False
+
+            async def pace() -> None:
+                nonlocal committed
+                if not committed:
+                    # The run's row (RunStarted) is committed before the first task starts:
+                    # a process killed during its first calls must leave a resumable run.
+                    await writer.flush()
+                    committed = True
+                await writer.drain()
+
+            engine = Engine(
+                settings=settings, llm=llm, emit=emit, should_cancel=should_cancel, pace=pace
+            )
+            request = RunRequest(
+                workflow=plan.workflow,
+                inputs=plan.inputs,
+                workspace=plan.workspace,
+                run_id=plan.run_id,
+                resume=plan.resume,
+                concurrency=limits.concurrency,
+                max_cost_usd=limits.max_cost_usd,
+                max_tokens=limits.max_tokens,
+            )
+            if not handle_signals:
+                return await engine.run(request)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_on_signals, engine)
+                outcome = await engine.run(request)
+                tg.cancel_scope.cancel()
+            return outcome
+    finally:
+        if llm is not None:
+            with anyio.CancelScope(shield=True):
+                await llm.aclose()
+        for close in reversed(closers):
+            close()
+
+
+def _client(
+    settings: Settings,
+    workflow: Workflow,
+    sim: SimConfig | None,
+    concurrency: int,
+    closers: list[Callable[[], None]],
+) -> LLM:
+    from orchestrator.llm import make_llm
+
+    if sim is not None:
+        from orchestrator.sim import SimServer
+
+        server = SimServer(sim)
+        server.start()
+        closers.append(server.stop)
+        return make_llm(settings, simulate=True, base_url=server.base_url, concurrency=concurrency)
+    if not needs_model(workflow) and not os.environ.get("ANTHROPIC_API_KEY", "").strip():
+        return _NoModel()
+    return make_llm(settings, concurrency=concurrency)
+
+
+async def _cancel_on_signals(engine: Any) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for signum in signals:
+            count += 1
+            if count > 1:
+                os._exit(130)  # a second signal: leave at once
+            name = signal.Signals(signum).name
+            print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
+            engine.cancel(name)
+
+
+# --- the Python API ----------------------------------------------------------------------------
+
+
+async def arun(
+    workflow: str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    simulate: bool | SimConfig = False,
+    db: str | None = None,
+    config: str | os.PathLike[str] | None = None,
+    concurrency: int | None = None,
+    max_cost_usd: float | None = None,
+    max_tokens: int | None = None,
+    on_event: Sink | None = None,
+) -> RunOutcome:
+    """Run a workflow file and record it in the store, as `orchestrate run` does; returns the
+    engine's `RunOutcome` (`run_id`, `status`, `outputs`, `error`, `exit_code`).
+
+    `simulate=True` uses the built-in simulator (or pass a `SimConfig`); otherwise the real API
+    with `ANTHROPIC_API_KEY`. `db` is the store (default: the `engine.db` setting,
+    `.orchestrate/state.db`); `config` a settings file. `inputs` are coerced to the workflow's
+    declared types. `on_event` sees every event. A bad workflow or input raises `SpecError` or
+    `UsageError`; a run that fails or goes over budget returns with that status.
+    """
+    from orchestrator.config import load_settings
+    from orchestrator.store import Store
+    from orchestrator.workflow import load_workflow
+
+    overrides: dict[str, Any] = {"engine": {"db": db}} if db else {}
+    settings = load_settings(Path(config) if config is not None else None, overrides=overrides)
+    loaded = load_workflow(Path(workflow), settings=settings)
+    coerced = loaded.coerce_inputs(dict(inputs or {}))
+    sim = _sim_config(simulate)
+    check_api_key(loaded, sim)
+    store = await anyio.to_thread.run_sync(Store.open, settings.engine.db)
+    try:
+        plan = new_run(settings, loaded, coerced)
+        return await execute(
+            settings,
+            plan,
+            store,
+            sim=sim,
+            limits=Limits(
+                concurrency=concurrency, max_cost_usd=max_cost_usd, max_tokens=max_tokens
+            ),
+            sinks=() if on_event is None else (on_event,),
+        )
+    finally:
+        store.close()
+
+
+def run(
+    workflow: str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    simulate: bool | SimConfig = False,
+    db: str | None = None,
+    config: str | os.PathLike[str] | None = None,
+    concurrency: int | None = None,
+    max_cost_usd: float | None = None,
+    max_tokens: int | None = None,
+    on_event: Sink | None = None,
+) -> RunOutcome:
+    """`arun` for code without an event loop of its own (in a notebook or async code, use
+    `await orchestrator.arun(...)`)."""
+
+    async def main() -> RunOutcome:
+        return await arun(
+            workflow,
+            inputs,
+            simulate=simulate,
+            db=db,
+            config=config,
+            concurrency=concurrency,
+            max_cost_usd=max_cost_usd,
+            max_tokens=max_tokens,
+            on_event=on_event,
+        )
+
+    return anyio.run(main)
+
+
+def _sim_config(simulate: bool | SimConfig) -> SimConfig | None:
+    if simulate is False:
+        return None
+    from orchestrator.sim import SimConfig
+
+    return SimConfig() if simulate is True else simulate
