@@ -25,6 +25,7 @@ from orchestrator.names import did_you_mean
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
 from orchestrator.workflow.language import AGENT_FILE_KEYS, AGENT_NAME_PATTERN
+from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
 from orchestrator.workflow.models import AgentDef
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
     "scan_agents",
 ]
 
-AGENT_KEYS = tuple(key.name for key in AGENT_FILE_KEYS)
+AGENT_KEYS = AGENT_FILE_KEYS  # front matter; an inline `agents:` entry also has `system`
 _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 _LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*):(?:\s+(.*))?$")
@@ -164,7 +165,7 @@ def agent_from_mapping(
     (inline agents), unknown keys are errors; in files they are kept in `extra` with a warning."""
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
-    allowed = AGENT_KEYS + (("system",) if strict else ())
+    allowed = _INLINE_KEYS if strict else AGENT_KEYS
     agent_name = meta.get("name")
     if agent_name is None or agent_name == "":
         agent_name = default_name

@@ -18,27 +18,38 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "AGENT",
+    "AGENT_FILE",
     "AGENT_FILE_KEYS",
     "AGENT_KEYS",
+    "AGENT_NAME_PATTERN",
     "COMMON_KEYS",
     "CONTEXT_NAMES",
     "DEFAULTS",
+    "DEFAULTS_KEYS",
     "FAN_OUT",
     "FAN_OUT_KEYS",
+    "ID_PATTERN",
     "INPUT",
+    "INPUT_KEYS",
     "INPUT_TYPES",
     "KINDS",
+    "KIND_BY_NAME",
     "KIND_FIELDS",
     "KIND_KEYS",
     "LIMITS",
+    "LIMITS_KEYS",
     "LOOP",
+    "LOOP_KEYS",
     "MERGE_KINDS",
+    "NAME_PATTERN",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
     "TOP",
     "TOP_KEYS",
     "Key",
+    "KeyType",
     "Kind",
     "kind_keys",
 ]
@@ -70,7 +81,7 @@ KeyType = Literal[
     "loop",  # a mapping of the `LOOP` keys
     "section",  # a mapping of `keys`
     "inputs",  # a mapping of name -> `INPUT` keys
-    "agents",  # a mapping of name -> `AGENT_KEYS`
+    "agents",  # a mapping of name -> `AGENT`
     "agent_tools",  # tool names as a comma string or a list (Claude Code's front matter)
     "list",  # a non-empty list of any values
     "any",
@@ -129,9 +140,21 @@ CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
 _MODEL_DOC = "An alias from the settings (opus, sonnet, haiku) or a full model id."
 
 INPUT = (
-    Key("type", "choice", "The input's type.", default="string", choices=INPUT_TYPES),
-    Key("description", "string", "What the input is for (shown by `runs show`)."),
-    Key("default", "any", "The value when the run gives none; without one, it is required."),
+    Key(
+        "type",
+        "choice",
+        "The input's type.",
+        default="string",
+        choices=INPUT_TYPES,
+        example="integer",
+    ),
+    Key("description", "string", "What the input is for.", example="The question."),
+    Key(
+        "default",
+        "any",
+        "The value when the run gives none; without one, the input is required.",
+        example="bees",
+    ),
     Key("enum", "list", "The values allowed.", example=["a", "b"]),
 )
 
@@ -150,16 +173,21 @@ LIMITS = (
     Key("max_tokens", "integer", "The run stops before using more tokens.", example=100000),
 )
 
-AGENT_FILE_KEYS = (
-    Key("name", "string", "The name steps use (defaults to the file or entry name)."),
-    Key("description", "string", "What the agent is for."),
+AGENT_FILE = (
+    Key(
+        "name",
+        "string",
+        "The name steps use (defaults to the file or entry name).",
+        example="helper",
+    ),
+    Key("description", "string", "What the agent is for.", example="Helps."),
     Key("model", "string", f"{_MODEL_DOC} `inherit` uses the step's.", example="sonnet"),
     Key("tools", "agent_tools", "Tools it may use: a comma string or a list.", example="Read"),
     Key("max_tokens", "integer", "The most output tokens per model call.", example=1024),
 )
 # An inline `agents:` entry also carries its system prompt (a file's is the Markdown body).
-AGENT_KEYS = (
-    *AGENT_FILE_KEYS,
+AGENT = (
+    *AGENT_FILE,
     Key("system", "string", "The system prompt.", example="Be brief."),
 )
 
@@ -170,7 +198,7 @@ STEP_COMMON = (
         "needs",
         "step_ids",
         "Step ids this step waits for (template references count too).",
-        example=[],
+        example=["plan"],
     ),
     Key("when", "expression", "A false value skips the step (routing).", example=True),
     Key("timeout", "duration", "How long one task of the step may take.", example="30s"),
@@ -205,7 +233,12 @@ FAN_OUT = (
 
 LOOP = (
     Key("steps", "steps", "The body, run in the order written.", required=True),
-    Key("until", "expression", "Stop when this is true after an iteration."),
+    Key(
+        "until",
+        "expression",
+        "Stop when this is true after an iteration.",
+        example="{{ loop.iteration > 1 }}",
+    ),
     Key("max_iterations", "integer", "The cap (a loop is always bounded).", required=True),
 )
 
@@ -307,7 +340,7 @@ KINDS = (
         "Another workflow file whose steps become child steps.",
         (
             Key("workflow", "string", "A sub-workflow file, relative to this one."),
-            Key("inputs", "expressions", "The sub-workflow's inputs.", example={}),
+            Key("inputs", "expressions", "The sub-workflow's inputs.", example={"topic": "bees"}),
         ),
     ),
 )
@@ -317,8 +350,14 @@ TOP = (
     Key("name", "nonempty", "The workflow's name (defaults to the file name).", example="w"),
     Key("description", "string", "What the workflow does.", example="A test."),
     Key("inputs", "inputs", "The run's inputs, by name.", example={"x": "string"}),
-    Key("defaults", "section", "Defaults for every agent step.", keys=DEFAULTS, example={}),
-    Key("limits", "section", "Bounds on the whole run.", keys=LIMITS, example={}),
+    Key(
+        "defaults",
+        "section",
+        "Defaults for every agent step.",
+        keys=DEFAULTS,
+        example={"model": "haiku"},
+    ),
+    Key("limits", "section", "Bounds on the whole run.", keys=LIMITS, example={"concurrency": 4}),
     Key(
         "env",
         "names",
@@ -331,7 +370,7 @@ TOP = (
         "outputs",
         "expressions",
         "The run's outputs, by name.",
-        example={"o": "{{ inputs.x }}"},
+        example={"o": "{{ steps.plan.output }}"},
     ),
     Key("workspace", "string", "The run's working directory.", example="ws"),
 )
@@ -346,14 +385,17 @@ def _names(keys: tuple[Key, ...]) -> tuple[str, ...]:
     return tuple(key.name for key in keys)
 
 
+# Names only, for messages and "did you mean": a section's keys as written (`X_KEYS`).
 TOP_KEYS = _names(TOP)
+AGENT_KEYS = _names(AGENT)
+AGENT_FILE_KEYS = _names(AGENT_FILE)
 INPUT_KEYS = _names(INPUT)
 DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
 LOOP_KEYS = _names(LOOP)
 COMMON_KEYS = _names(STEP_COMMON)
 FAN_OUT_KEYS = _names(FAN_OUT)
-KIND_KEYS = {kind.marker: kind.name for kind in KINDS}
+KIND_KEYS = {kind.marker: kind.name for kind in KINDS}  # marker -> kind
 KIND_FIELDS = {
     kind.name: _names(kind.keys) + (FAN_OUT_KEYS if kind.fan_out else ()) for kind in KINDS
 }

@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.tool_names import PYTHON_TOOL_PATTERN
 from orchestrator.workflow.language import (
-    AGENT_KEYS,
+    AGENT,
     FAN_OUT,
     ID_PATTERN,
     INPUT,
@@ -149,5 +149,5 @@ def language_schema() -> dict[str, Any]:
         "$id": "https://orchestrate.dev/schema/workflow-v1.json",
         "title": "orchestrate workflow (version 1)",
         **_mapping(TOP),
-        "$defs": {"step": step, "input": input_spec, "agent": _mapping(AGENT_KEYS)},
+        "$defs": {"step": step, "input": input_spec, "agent": _mapping(AGENT)},
     }
