@@ -19,7 +19,7 @@ import jsonschema
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.names import did_you_mean
 from orchestrator.tool_names import is_python_tool_ref, unknown_tool_message
-from orchestrator.workflow import fields
+from orchestrator.workflow import fields, references
 from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
 from orchestrator.workflow._yaml import Path_
 from orchestrator.workflow.language import (
@@ -36,7 +36,6 @@ from orchestrator.workflow.language import (
     Key,
     kind_keys,
 )
-from orchestrator.workflow.references import resolve_ref, template
 from orchestrator.workflow.templates import Template, unquoted_shell_values
 
 __all__ = ["read_steps"]
@@ -137,8 +136,8 @@ class _StepReader:
         if "for_each" in self.raw:
             keys.extend(FAN_OUT)
         elif kind is not None and kind.fan_out:
-            for key in FAN_OUT[1:]:
-                if key.name in self.raw:
+            for key in FAN_OUT:
+                if key.name in self.raw:  # all but `for_each`, which is not in raw here
                     message = f"{self.label}: '{key.name}' only applies with 'for_each'"
                     self.ctx.err((*self.path, key.name), message, key=True)
         if kind is not None:
@@ -166,7 +165,7 @@ class _StepReader:
     def template(
         self, key: Key, value: Any, path: Path_, what: str, *, strings_only: bool = True
     ) -> Template | None:
-        return template(
+        return references.template(
             self.ctx,
             value,
             path,
@@ -196,7 +195,9 @@ class _StepReader:
                 self.ctx.err(item_path, f"{what} entries must be step ids")
                 continue
             message = f"{self.label}: {key.name} unknown step '{item}'"
-            if resolve_ref(self.ctx, item, item_path, self.info.scope, self.info, message):
+            if references.resolve_ref(
+                self.ctx, item, item_path, self.info.scope, self.info, message
+            ):
                 out.append(item)
         return out
 
@@ -212,7 +213,7 @@ class _StepReader:
         if value == self.info.id:
             self.ctx.err(path, f"{what} cannot name the step itself")
         message = f"{what} names unknown step '{value}'"
-        resolve_ref(self.ctx, value, path, self.info.scope, self.info, message)
+        references.resolve_ref(self.ctx, value, path, self.info.scope, self.info, message)
         return value
 
     def items(self, key: Key, value: Any, path: Path_, what: str) -> Template | None:
@@ -319,7 +320,7 @@ class _StepReader:
             max_iterations = fields.integer(
                 self.ctx, max_iterations, (*path, "max_iterations"), f"{label}: 'max_iterations'"
             )
-        until = template(
+        until = references.template(
             self.ctx,
             value.get("until"),
             (*path, "until"),
@@ -337,7 +338,7 @@ class _StepReader:
         data = fields.expect_mapping(self.ctx, value, path, what) or {}
         out: dict[str, Template] = {}
         for name, item in data.items():
-            compiled = template(
+            compiled = references.template(
                 self.ctx,
                 item,
                 (*path, name),
