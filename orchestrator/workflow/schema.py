@@ -136,7 +136,7 @@ def language_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a version-1 workflow file."""
     step = {
         "type": "object",
-        "required": ["id"],
+        "required": [key.name for key in STEP_COMMON if key.required],
         "additionalProperties": False,
         "properties": step_properties(),
         "oneOf": [{"required": [kind.marker]} for kind in KINDS],
