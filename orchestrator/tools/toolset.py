@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES, SERVER_TOOLS, StateAccess
 from orchestrator.errors import ToolError, UsageError
+from orchestrator.tool_names import unknown_tool_message
 from orchestrator.tools.base import Tool, ToolOutcome, input_problems, truncate
 from orchestrator.tools.bash import bash_tool
 from orchestrator.tools.files import file_tools
@@ -129,10 +130,9 @@ def build_toolset(
             elif name in BUILTIN_TOOL_NAMES:
                 client[name] = builtin(name)
             else:
-                hint = _did_you_mean(name, list(BUILTIN_TOOL_NAMES))
                 known = ", ".join(BUILTIN_TOOL_NAMES)
                 raise UsageError(
-                    f"unknown tool '{name}'{hint}; built-in tools are {known}, "
+                    f"{unknown_tool_message(name)}; built-in tools are {known}, "
                     "or use {python: 'package.module:function'}"
                 )
         elif isinstance(entry, Mapping) and set(entry) == {"python"}:

@@ -1,35 +1,46 @@
-"""Agent definitions in Claude Code's subagent format: Markdown with YAML front matter.
+"""Agent definitions in Claude Code's subagent format (Markdown with YAML front matter), where
+a workflow finds them, and the loader pass that resolves every `agent:` a step names.
 
 Files written for Claude Code must load unchanged: tools as a comma string or a list, `model:
-inherit`, CRLF line endings, a BOM, keys this engine does not use (`color`, `permissionMode`...).
-Anything that is not fatal becomes a warning `Diagnostic`; tools that are not built-in (MCP tools,
-`TodoWrite`, `Task`) are dropped with a warning, since the engine could not run them anyway.
+inherit`, CRLF line endings, a BOM, keys this engine does not use (`color`, `permissionMode`...),
+and front matter that strict YAML refuses only for an unquoted `: ` in a value (read as `key:
+value` lines, with a warning). Front matter that is broken otherwise (a quote or a `[` list never
+closed) is an error at its line: reading it loosely would silently change what the agent may do.
+Tools that are not built-in (MCP tools, `TodoWrite`, `Task`) are dropped with a warning, since the
+engine could not run them anyway.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.names import did_you_mean
+from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
+from orchestrator.workflow.language import AGENT_FILE_KEYS, AGENT_NAME_PATTERN
+from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
 from orchestrator.workflow.models import AgentDef
 
 __all__ = [
     "AGENT_KEYS",
+    "agent_dirs",
     "agent_from_mapping",
-    "did_you_mean",
     "find_agents",
     "load_agent_file",
     "parse_agent",
+    "resolve_agents",
     "scan_agents",
 ]
 
-AGENT_KEYS = ("name", "description", "model", "tools", "max_tokens")
+AGENT_KEYS = AGENT_FILE_KEYS  # front matter; an inline `agents:` entry also has `system`
+_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 _LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*):(?:\s+(.*))?$")
 
@@ -68,6 +79,30 @@ def _loose_front_matter(text: str) -> dict[str, Any]:
     return out
 
 
+_UNCLOSED = {
+    "while scanning a quoted scalar": "a quoted value that starts here is never closed",
+    "while parsing a flow sequence": "a '[' list that starts here is never closed",
+    "while parsing a flow mapping": "a '{' mapping that starts here is never closed",
+}
+
+
+def _refuse_unclosed(front: str, file: str) -> None:
+    """Raise `SpecError` at the opening quote or bracket that YAML never saw closed: read as
+    loose lines, its value would run on (a quoted `tools:` loses its first tool)."""
+    try:
+        yaml.compose(front, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        problem = _UNCLOSED.get(exc.context or "")
+        mark = exc.context_mark
+        if problem is None or mark is None:
+            return
+        # The front matter starts on line 2, after the opening `---`.
+        message = f"invalid front matter: {problem} (close it, or remove it)"
+        raise SpecError([Diagnostic(file, mark.line + 2, mark.column + 1, message)]) from None
+    except yaml.YAMLError:
+        return
+
+
 def _split_tools(value: Any) -> list[str] | None:
     if value is None:
         return None
@@ -96,6 +131,7 @@ def parse_agent(
             # The front matter starts on line 2, after the opening `---`.
             lines = {str(k[0]): v[0] + 1 for k, v in pos.keys.items() if len(k) == 1}
             if errors or not isinstance(data, dict):
+                _refuse_unclosed(front, file)
                 data = _loose_front_matter(front)
                 if not data:
                     line = errors[0].line + 1 if errors else 2
@@ -129,7 +165,7 @@ def agent_from_mapping(
     (inline agents), unknown keys are errors; in files they are kept in `extra` with a warning."""
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
-    allowed = AGENT_KEYS + (("system",) if strict else ())
+    allowed = _INLINE_KEYS if strict else AGENT_KEYS
     agent_name = meta.get("name")
     if agent_name is None or agent_name == "":
         agent_name = default_name
@@ -193,12 +229,6 @@ def agent_from_mapping(
     return agent, errors, warnings
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def scan_agents(dirs: Iterable[str | Path]) -> tuple[dict[str, AgentDef], list[Diagnostic]]:
     """Every agent file in `dirs` (earlier directories win on a name clash), and the problems
     found. Agents are keyed by their `name` (which defaults to the file name)."""
@@ -222,3 +252,85 @@ def scan_agents(dirs: Iterable[str | Path]) -> tuple[dict[str, AgentDef], list[D
 def find_agents(dirs: Iterable[str | Path]) -> dict[str, AgentDef]:
     """Every loadable agent in `dirs` by name (for `orchestrate agents list`)."""
     return scan_agents(dirs)[0]
+
+
+def agent_dirs(workflow_path: Path, cwd: Path | None = None) -> list[Path]:
+    """Where `agent: NAME` is looked up, in order: beside the workflow, ./agents, .claude/agents,
+    then (an addition) `agents/` beside the workflow's directory, so a project laid out as
+    `workflows/` + `agents/` validates from any directory."""
+    cwd = cwd or Path.cwd()
+    here = workflow_path.resolve().parent
+    dirs = [here / "agents", cwd / "agents", cwd / ".claude" / "agents", here.parent / "agents"]
+    out: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def resolve_agents(ctx: LoadContext) -> None:
+    """Every `agent:` a step names: an inline `agents:` entry, else a file in `agent_dirs`
+    (by file name, then by front-matter `name`). A file loads once per `load_workflow`, however
+    many steps or sub-workflows name it, so its warnings are reported once."""
+    for info, name, path in ctx.agent_refs:
+        if name in ctx.resolved_agents:
+            continue
+        if not _AGENT_NAME.match(name):
+            ctx.err(path, f"{info.label}: invalid agent name '{name}'")
+            continue
+        found, agent = _find_agent(ctx, name)
+        if not found:
+            hint = did_you_mean(name, _known_agent_names(ctx))
+            searched = ", ".join(str(d) for d in agent_dirs(ctx.path))
+            ctx.err(
+                path,
+                f"{info.label}: unknown agent '{name}'{hint} (looked in 'agents:' and {searched})",
+            )
+            continue
+        if agent is None:
+            continue  # the agent file is invalid; its own errors are reported
+        ctx.resolved_agents[name] = agent
+        if agent.model:
+            ctx.model_refs.append((agent.model, path))
+
+
+def _known_agent_names(ctx: LoadContext) -> list[str]:
+    names = list(ctx.inline_agents)
+    for directory in agent_dirs(ctx.path):
+        if directory.is_dir():
+            names.extend(p.stem for p in sorted(directory.glob("*.md")))
+    return names
+
+
+def _agent_file(ctx: LoadContext, file: Path) -> AgentDef | None:
+    key = file.resolve()
+    if key not in ctx.agent_cache:
+        try:
+            agent, warnings = load_agent_file(file)
+            ctx.agent_cache[key] = (agent, warnings)
+            ctx.warnings.extend(warnings)
+        except SpecError as exc:
+            ctx.agent_cache[key] = (None, exc.diagnostics)
+            ctx.errors.extend(exc.diagnostics)
+    return ctx.agent_cache[key][0]
+
+
+def _find_agent(ctx: LoadContext, name: str) -> tuple[bool, AgentDef | None]:
+    """(found, agent): found with no agent means the file exists but is invalid."""
+    if name in ctx.inline_agents:
+        return True, ctx.inline_agents[name]
+    dirs = [d for d in agent_dirs(ctx.path) if d.is_dir()]
+    for directory in dirs:
+        file = directory / f"{name}.md"
+        if file.is_file():
+            return True, _agent_file(ctx, file)
+    # Claude Code names agents by their front matter; the file name may differ.
+    for directory in dirs:
+        for file in sorted(directory.glob("*.md")):
+            try:
+                head = file.read_text("utf-8-sig", errors="replace")[:2000]
+            except OSError:
+                continue
+            if re.search(rf"(?m)^name:\s*['\"]?{re.escape(name)}['\"]?\s*$", head):
+                return True, _agent_file(ctx, file)
+    return False, None

@@ -3,6 +3,11 @@
 These models are built by `loader.load_workflow` after it has validated the YAML by hand (so every
 error carries a line and a column); they are not meant to be validated from raw dicts. Templates
 are compiled once, here, and `Step.deps` already holds the step's same-scope dependencies.
+
+The fields are written out (not generated from `language.py`) so that mypy --strict and a reader
+see each one's type; `tests/workflow/test_language.py` holds them to the table: every key is a
+field (`as` -> `as_`, `from` -> `from_`), every other field is one the loader derives (`kind`,
+`deps`...), and every `Literal` lists the table's choices.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import Diagnostic, UsageError
+from orchestrator.names import did_you_mean
 from orchestrator.workflow.templates import Template
 
 __all__ = [
@@ -255,14 +261,11 @@ class Workflow(_Model):
     def coerce_inputs(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Type-check and convert run inputs, apply defaults. Raises `UsageError` naming the
         input on an unknown, missing or mistyped one."""
-        from difflib import get_close_matches
-
         out: dict[str, Any] = {}
         for name, value in raw.items():
             spec = self.inputs.get(name)
             if spec is None:
-                close = get_close_matches(name, list(self.inputs), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(name, self.inputs)
                 known = ", ".join(self.inputs) or "none"
                 raise UsageError(
                     f"unknown input '{name}'{hint}; workflow '{self.name}' takes: {known}"

@@ -1,192 +1,153 @@
 """The JSON Schema of the workflow language, for editors (yaml-language-server) and tools.
 
-It describes the shape only; the loader checks what a schema cannot (references, cycles, agents,
-template syntax) and reports it with positions. Kept by hand next to the loader's key lists, and
-tested against every example workflow.
+Derived from the table in `language.py`: each key's type gives its schema, its doc the
+description, its default and choices the `default` and `enum`. It describes the shape only; the
+loader checks what a schema cannot (references, cycles, agents, template syntax) and reports it
+with positions. Tested against every example workflow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
+from orchestrator.tool_names import PYTHON_TOOL_PATTERN
+from orchestrator.workflow.language import (
+    AGENT,
+    FAN_OUT,
+    ID_PATTERN,
+    INPUT,
+    INPUT_TYPES,
+    KINDS,
+    NAME_PATTERN,
+    STEP_COMMON,
+    TOP,
+    Key,
+)
 
-__all__ = ["language_schema"]
+__all__ = ["language_schema", "step_properties"]
 
-_ID = "^[a-z_][a-z0-9_]*$"
-_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION: dict[str, Any] = {
-    "description": "A duration: 30s, 5m, 1h, 200ms, or a number of seconds.",
     "anyOf": [
         {"type": "number", "exclusiveMinimum": 0},
         {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
     ],
 }
-_POSITIVE_INT: dict[str, Any] = {"type": "integer", "minimum": 1}
-_TEMPLATE: dict[str, Any] = {
-    "type": "string",
-    "description": "A sandboxed Jinja2 template; exactly one {{ expr }} gives a native value.",
+_DURATION_DOC = "A duration: 30s, 5m, 1h, 200ms, or a number of seconds."
+_TEMPLATE: dict[str, Any] = {"type": "string"}
+_TEMPLATE_DOC = "A sandboxed Jinja2 template; exactly one {{ expr }} gives a native value."
+_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_STEPS: dict[str, Any] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}}
+_PYTHON_TOOL: dict[str, Any] = {
+    "type": "object",
+    "required": ["python"],
+    "additionalProperties": False,
+    "properties": {"python": {"type": "string", "pattern": PYTHON_TOOL_PATTERN}},
 }
 
 
-def _step_schema() -> dict[str, Any]:
-    fan_out = {
-        "for_each": {
-            "description": "A list, or one {{ expression }} giving a list: one worker per item.",
-            "anyOf": [{"type": "array"}, _TEMPLATE],
-        },
-        "as": {"type": "string", "pattern": _NAME, "default": "item"},
-        "concurrency": _POSITIVE_INT,
-        "on_item_error": {"enum": ["fail", "skip"], "default": "fail"},
-    }
-    properties: dict[str, Any] = {
-        "id": {"type": "string", "pattern": _ID, "description": "Unique in its scope."},
-        "description": {"type": "string"},
-        "needs": {
-            "description": "Step ids this step waits for (template references count too).",
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        },
-        "when": {
-            "description": "A false value skips the step (routing).",
-            "anyOf": [_TEMPLATE, {"type": "boolean"}],
-        },
-        "timeout": _DURATION,
-        "retries": {"type": "integer", "minimum": 0},
-        **fan_out,
-        "prompt": {**_TEMPLATE, "description": "Agent step: the user prompt."},
-        "agent": {"type": "string", "description": "agents/NAME.md or an `agents:` entry."},
-        "system": {"type": "string"},
-        "model": {"type": "string", "description": "An alias (opus, sonnet, haiku) or an id."},
-        "max_tokens": _POSITIVE_INT,
-        "max_turns": _POSITIVE_INT,
-        "tools": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    {"enum": list(BUILTIN_TOOL_NAMES)},
-                    {
-                        "type": "object",
-                        "required": ["python"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "python": {
-                                "type": "string",
-                                "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-                            }
-                        },
-                    },
-                ]
-            },
-        },
-        "output": {
-            "description": "text (default), json, or a JSON Schema for structured output.",
-            "anyOf": [{"enum": ["text", "json"]}, {"type": "object"}],
-        },
-        "context": {**_TEMPLATE, "description": "A block shared by every item (cached prefix)."},
-        "batch": {"type": "boolean", "description": "Send items through the Batches API."},
-        "merge": {"enum": ["concat", "flatten", "object", "unique", "vote"]},
-        "from": {"type": "string", "pattern": _ID},
-        "by": {"type": "string"},
-        "separator": {"type": "string"},
-        "run": {**_TEMPLATE, "description": "A shell command run in the workspace."},
-        "allow_failure": {"type": "boolean"},
-        "loop": {
-            "type": "object",
-            "required": ["steps", "max_iterations"],
-            "additionalProperties": False,
-            "properties": {
-                "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
-                "until": {"anyOf": [_TEMPLATE, {"type": "boolean"}]},
-                "max_iterations": _POSITIVE_INT,
-            },
-        },
-        "workflow": {"type": "string", "description": "A sub-workflow file, relative to this one."},
-        "inputs": {"type": "object"},
-    }
-    kinds = ["prompt", "merge", "run", "loop", "workflow"]
-    return {
+def _mapping(keys: Iterable[Key]) -> dict[str, Any]:
+    keys = list(keys)
+    out: dict[str, Any] = {"type": "object"}
+    required = [key.name for key in keys if key.required]
+    if required:
+        out["required"] = required
+    out["additionalProperties"] = False
+    out["properties"] = {key.name: key_schema(key) for key in keys}
+    return out
+
+
+_BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
+    "string": lambda key: {"type": "string"},
+    "nonempty": lambda key: {"type": "string", "minLength": 1},
+    "integer": lambda key: {
+        "type": "integer",
+        "minimum": 1 if key.minimum is None else key.minimum,
+    },
+    "number": lambda key: {"type": "number", "exclusiveMinimum": 0},
+    "boolean": lambda key: {"type": "boolean"},
+    "duration": lambda key: dict(_DURATION),
+    "choice": lambda key: {"enum": list(key.choices)},
+    "version": lambda key: {"const": 1},
+    "id": lambda key: {"type": "string", "pattern": ID_PATTERN},
+    "name": lambda key: {"type": "string", "pattern": NAME_PATTERN},
+    "names": lambda key: {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}},
+    "step_id": lambda key: {"type": "string", "pattern": ID_PATTERN},
+    "step_ids": lambda key: {"anyOf": [{"type": "string"}, _STRINGS]},
+    "template": lambda key: dict(_TEMPLATE),
+    "expression": lambda key: {"anyOf": [_TEMPLATE, {"type": "boolean"}]},
+    "expressions": lambda key: {"type": "object", "propertyNames": {"pattern": NAME_PATTERN}},
+    "items": lambda key: {"anyOf": [{"type": "array"}, _TEMPLATE]},
+    "tools": lambda key: {
+        "type": "array",
+        "items": {"anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _PYTHON_TOOL]},
+    },
+    "output": lambda key: {"anyOf": [{"enum": ["text", "json"]}, {"type": "object"}]},
+    "run_output": lambda key: {"enum": ["text", "json"]},
+    "steps": lambda key: dict(_STEPS),
+    "loop": lambda key: _mapping(key.keys),
+    "section": lambda key: _mapping(key.keys),
+    "inputs": lambda key: {
         "type": "object",
-        "required": ["id"],
-        "additionalProperties": False,
-        "properties": properties,
-        "oneOf": [{"required": [k]} for k in kinds],
-    }
+        "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": {"$ref": "#/$defs/input"},
+    },
+    "agents": lambda key: {"type": "object", "additionalProperties": {"$ref": "#/$defs/agent"}},
+    "agent_tools": lambda key: {"anyOf": [{"type": "string"}, _STRINGS]},
+    "list": lambda key: {"type": "array", "minItems": 1},
+    "any": lambda key: {},
+}
+_TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
+
+
+def key_schema(key: Key) -> dict[str, Any]:
+    """The schema of one key's value, with its doc and default."""
+    out = {"description": " ".join(filter(None, (key.doc, _TYPE_DOCS.get(key.type))))}
+    out.update(_BY_TYPE[key.type](key))
+    if key.default is not None:
+        out["default"] = key.default
+    return out
+
+
+def step_properties() -> dict[str, dict[str, Any]]:
+    """Every step key -> its schema. A key two kinds define differently (`output`: a JSON Schema
+    on an agent step, not on a run step) accepts any of the definitions, with the first one's
+    doc; the loader tells the kinds apart."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for key in (*STEP_COMMON, *FAN_OUT, *(key for kind in KINDS for key in kind.keys)):
+        found.setdefault(key.name, []).append(key_schema(key))
+    out: dict[str, dict[str, Any]] = {}
+    for name, schemas in found.items():
+        if len(schemas) == 1:
+            out[name] = schemas[0]
+            continue
+        choices: list[dict[str, Any]] = []
+        for schema in schemas:
+            shape = {k: v for k, v in schema.items() if k not in ("description", "default")}
+            for choice in shape["anyOf"] if list(shape) == ["anyOf"] else [shape]:
+                if choice not in choices:
+                    choices.append(choice)
+        out[name] = {"description": schemas[0]["description"], "anyOf": choices}
+    return out
 
 
 def language_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a version-1 workflow file."""
-    input_spec = {
-        "anyOf": [
-            {"enum": ["string", "integer", "number", "boolean", "array", "object"]},
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "type": {"enum": ["string", "integer", "number", "boolean", "array", "object"]},
-                    "description": {"type": "string"},
-                    "default": {},
-                    "enum": {"type": "array", "minItems": 1},
-                },
-            },
-            {"type": "null"},
-        ]
-    }
-    agent = {
+    step = {
         "type": "object",
+        "required": [key.name for key in STEP_COMMON if key.required],
         "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "model": {"type": "string"},
-            "tools": {
-                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-            },
-            "max_tokens": _POSITIVE_INT,
-            "system": {"type": "string"},
-        },
+        "properties": step_properties(),
+        "oneOf": [{"required": [kind.marker]} for kind in KINDS],
+    }
+    input_spec = {
+        "anyOf": [{"enum": list(INPUT_TYPES)}, _mapping(INPUT), {"type": "null"}],
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://orchestrate.dev/schema/workflow-v1.json",
         "title": "orchestrate workflow (version 1)",
-        "type": "object",
-        "required": ["version", "steps"],
-        "additionalProperties": False,
-        "properties": {
-            "version": {"const": 1},
-            "name": {"type": "string", "minLength": 1},
-            "description": {"type": "string"},
-            "inputs": {
-                "type": "object",
-                "propertyNames": {"pattern": _NAME},
-                "additionalProperties": {"$ref": "#/$defs/input"},
-            },
-            "defaults": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "model": {"type": "string"},
-                    "max_tokens": _POSITIVE_INT,
-                    "timeout": _DURATION,
-                    "retries": {"type": "integer", "minimum": 0},
-                    "max_turns": _POSITIVE_INT,
-                },
-            },
-            "limits": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "concurrency": _POSITIVE_INT,
-                    "max_workers": _POSITIVE_INT,
-                    "max_cost_usd": {"type": "number", "exclusiveMinimum": 0},
-                    "max_tokens": _POSITIVE_INT,
-                },
-            },
-            "env": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
-            "agents": {"type": "object", "additionalProperties": {"$ref": "#/$defs/agent"}},
-            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
-            "outputs": {"type": "object", "propertyNames": {"pattern": _NAME}},
-            "workspace": {"type": "string"},
-        },
-        "$defs": {"step": _step_schema(), "input": input_spec, "agent": agent},
+        **_mapping(TOP),
+        "$defs": {"step": step, "input": input_spec, "agent": _mapping(AGENT)},
     }

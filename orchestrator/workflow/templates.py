@@ -2,7 +2,8 @@
 
 Invariants: templates run in `ImmutableSandboxedEnvironment` with strict undefined names, so a
 template can neither reach Python internals (`''.__class__`) nor mutate the context it reads; every
-failure while rendering surfaces as `TemplateError` with a message a person can act on. A value that
+failure while compiling (syntax, an unknown filter or test) or rendering surfaces as
+`TemplateError` with a message a person can act on. A value that
 is exactly one `{{ expr }}` renders to the expression's native value (list, dict, number, bool).
 """
 
@@ -23,6 +24,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from orchestrator.errors import OrchestrateError
+from orchestrator.names import did_you_mean
 
 __all__ = ["Template", "TemplateError", "compile_template", "compile_value"]
 
@@ -251,10 +253,17 @@ class Template:
             raise TemplateError(
                 f"template syntax error: {exc.message}", lineno=exc.lineno
             ) from None
+        _refuse_unknown_filters(ast)
         self.references = _names_under(ast, "steps")
         self.input_references = _names_under(ast, "inputs")
         self.env_references = _names_under(ast, "env")
-        self.variables = frozenset(meta.find_undeclared_variables(ast)) - GLOBAL_NAMES
+        try:
+            undeclared = meta.find_undeclared_variables(ast)
+        except jinja2.TemplateSyntaxError as exc:  # what the compiler asserts beyond syntax
+            raise TemplateError(
+                f"template syntax error: {exc.message}", lineno=exc.lineno
+            ) from None
+        self.variables = frozenset(undeclared) - GLOBAL_NAMES
         self.private_attributes = frozenset(
             attr
             for node in _walk(ast)
@@ -365,6 +374,17 @@ class Template:
                 lambda t: _unbuild(t._literal) if t.is_native and t._expr is None else t.source
             ),
         )
+
+
+def _refuse_unknown_filters(ast: nodes.Template) -> None:
+    """An unknown filter or test fails when the template compiles, not when a run renders it."""
+    for node in _walk(ast):
+        if isinstance(node, nodes.Filter) and node.name not in ENV.filters:
+            hint = did_you_mean(node.name, ENV.filters)
+            raise TemplateError(f"unknown filter '{node.name}'{hint}", lineno=node.lineno)
+        if isinstance(node, nodes.Test) and node.name not in ENV.tests:
+            hint = did_you_mean(node.name, ENV.tests)
+            raise TemplateError(f"unknown test '{node.name}'{hint}", lineno=node.lineno)
 
 
 def _is_single_output(ast: nodes.Template) -> bool:

@@ -98,6 +98,37 @@ def test_unquoted_description_with_colons_is_read_leniently(tmp_path: Path) -> N
     assert any("not valid YAML" in w.message for w in warnings)
 
 
+@pytest.mark.parametrize(
+    ("front", "line", "col", "problem"),
+    [
+        ('tools: "Read, Grep\nmodel: haiku\n', 3, 8, "a quoted value that starts here"),
+        ("description: 'it is\ntools: Read\n", 3, 14, "a quoted value that starts here"),
+        ("tools: [Read, Grep\nmodel: haiku\n", 3, 8, "a '[' list that starts here"),
+    ],
+)
+def test_a_quote_or_list_never_closed_is_an_error_at_its_line(
+    tmp_path: Path, front: str, line: int, col: int, problem: str
+) -> None:
+    """Read as loose lines, such front matter would run on: `tools: "Read, Grep` grants Grep
+    alone (the agent silently loses a tool), so it is refused rather than guessed."""
+    path = _agent(tmp_path, f"---\nname: x\n{front}---\nbody\n")
+    with pytest.raises(SpecError) as info:
+        load_agent_file(path)
+    [found] = info.value.diagnostics
+    assert (found.file, found.line, found.col) == (str(path), line, col)
+    assert found.message.startswith(f"invalid front matter: {problem} is never closed")
+
+
+def test_broken_front_matter_fails_the_workflow_that_names_the_agent(
+    write: Callable[..., Path],
+) -> None:
+    agent = write('---\nname: helper\ntools: "Read, Grep\n---\nbody\n', "agents/helper.md")
+    path = write("version: 1\nsteps:\n  - id: a\n    agent: helper\n    prompt: hi\n")
+    with pytest.raises(SpecError) as info:
+        load_workflow(path)
+    assert [(d.file, d.line) for d in info.value.diagnostics] == [(str(agent), 3)]
+
+
 def test_bad_max_tokens_is_an_error_at_its_line(tmp_path: Path) -> None:
     path = _agent(tmp_path, "---\nname: x\nmax_tokens: lots\n---\nbody\n")
     with pytest.raises(SpecError) as info:

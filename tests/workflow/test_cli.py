@@ -41,6 +41,28 @@ def test_validate_prints_warnings_and_still_passes(write: Callable[..., Path]) -
     assert ":4:1: warning: front-matter keys not used by orchestrate" in result.output
 
 
+def test_validate_unknown_filter_is_a_diagnostic_not_a_traceback(
+    write: Callable[..., Path],
+) -> None:
+    path = write("version: 1\nsteps:\n  - id: a\n    prompt: '{{ 1 | uper }}'\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output == (
+        f"{path}:4:13: step 'a': 'prompt': unknown filter 'uper' (did you mean 'upper'?)\n"
+    )
+
+
+def test_validate_broken_agent_front_matter_fails_naming_the_agent_file(
+    write: Callable[..., Path],
+) -> None:
+    agent = write('---\nname: w\ntools: "Read, Grep\n---\nx\n', "agents/w.md")
+    path = write("version: 1\nsteps:\n  - id: a\n    agent: w\n    prompt: hi\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{agent}:3:8: invalid front matter: a quoted value that starts here" in result.output
+
+
 def test_validate_json(write: Callable[..., Path]) -> None:
     good, bad = write(GOOD, "good.yaml"), write(BAD, "bad.yaml")
     result = runner.invoke(app, ["validate", "--json", str(good), str(bad)])

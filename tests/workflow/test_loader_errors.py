@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import Diagnostic, SpecError
+from orchestrator.errors import Diagnostic, SpecError, UsageError
+from orchestrator.tools import build_toolset
 from orchestrator.workflow import load_workflow
 
 # (case id, workflow text, line, column or None, expected message fragment)
@@ -657,6 +658,49 @@ CASES: list[tuple[str, str, int, int | None, str]] = [
         13,
         "'output' must be 'text' or 'json'",
     ),
+    (
+        "unknown-filter",
+        """
+        version: 1
+        inputs:
+          q: {default: x}
+        steps:
+          - id: a
+            prompt: "{{ inputs.q | uper }}"
+        """,
+        6,
+        13,
+        "step 'a': 'prompt': unknown filter 'uper' (did you mean 'upper'?)",
+    ),
+    (
+        "unknown-filter-in-block",
+        """
+        version: 1
+        steps:
+          - id: a
+            run: |
+              echo start
+              echo {{ steps.b.output | shqoute }}
+          - id: b
+            prompt: hi
+        """,
+        6,
+        7,
+        "step 'a': 'run': unknown filter 'shqoute' (did you mean 'shquote'?)",
+    ),
+    (
+        "unknown-test",
+        """
+        version: 1
+        steps:
+          - id: a
+            prompt: hi
+            when: "{{ 3 is evn }}"
+        """,
+        5,
+        11,
+        "step 'a': 'when': unknown test 'evn' (did you mean 'even'?)",
+    ),
 ]
 
 
@@ -789,3 +833,20 @@ def test_workflow_including_itself_is_refused(write: Callable[..., Path]) -> Non
     path = write("version: 1\nsteps:\n  - id: again\n    workflow: wf.yaml\n")
     with pytest.raises(SpecError, match="workflow includes itself"):
         load_workflow(path)
+
+
+@pytest.mark.parametrize("name", ["Reed", "read", "state_gte", "TodoWrite"])
+def test_loader_and_toolset_refuse_an_unknown_tool_in_the_same_words(
+    write: Callable[..., Path], tmp_path: Path, name: str
+) -> None:
+    """`validate` and a run that reaches the toolset say the same thing about one tool name."""
+    path = write(f"version: 1\nsteps:\n  - id: a\n    prompt: hi\n    tools: [{name}]\n")
+    with pytest.raises(SpecError) as info:
+        load_workflow(path)
+    [found] = info.value.diagnostics
+    assert found.message.startswith(f"step 'a': unknown tool '{name}'")
+    from_loader = found.message.removeprefix("step 'a': ")
+    with pytest.raises(UsageError) as raised:
+        # The name is refused before the toolset touches the shared state.
+        build_toolset([name], workspace=tmp_path, state=object())  # type: ignore[arg-type]
+    assert str(raised.value).startswith(f"{from_loader}; built-in tools are ")

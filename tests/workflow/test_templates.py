@@ -101,6 +101,28 @@ def test_syntax_errors_carry_the_line_inside_the_template() -> None:
     assert "syntax error" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("source", "message", "line"),
+    [
+        ("{{ x | uper }}", "unknown filter 'uper' (did you mean 'upper'?)", 1),
+        (
+            "a\n{% for i in xs | srot %}{{ i }}{% endfor %}",
+            "unknown filter 'srot' (did you mean 'sort'?)",
+            2,
+        ),
+        ("{% filter nope %}x{% endfilter %}", "unknown filter 'nope'", 1),
+        ("{{ x if x is devined else 1 }}", "unknown test 'devined' (did you mean 'defined'?)", 1),
+    ],
+)
+def test_unknown_filters_and_tests_fail_at_compile_with_their_line(
+    source: str, message: str, line: int
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_template(source)
+    assert info.value.message == message
+    assert info.value.lineno == line
+
+
 def test_references_walk_the_ast() -> None:
     template = compile_template(
         "{{ steps.plan.output }} {{ steps['other'].output }} {% for r in steps.research.output %}"

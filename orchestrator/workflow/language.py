@@ -1,0 +1,403 @@
+"""The workflow language as one table: its sections, step kinds and keys, each with a type, a
+default, allowed values and a one-line doc.
+
+Everything that spells the language reads this table: the loader's key checks (unknown keys with
+"did you mean", wrong types, kind detection and conflicts), the JSON Schema that `orchestrate
+schema` prints, and `tests/workflow/test_language.py`, which holds the pydantic models in
+`models.py` to it (the models stay written out so that mypy --strict sees every field's type).
+
+Adding a step key is one `Key(...)` in its kind below, its field on `Step`, and its tests; a key
+of a simple type (string, integer, number, boolean, duration, choice) is then checked, converted
+and set on the model by the loader with no other change. A key of another type names the rule that
+checks it (see `steps.py`); a new kind is one `Kind(...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "AGENT",
+    "AGENT_FILE",
+    "AGENT_FILE_KEYS",
+    "AGENT_KEYS",
+    "AGENT_NAME_PATTERN",
+    "COMMON_KEYS",
+    "CONTEXT_NAMES",
+    "DEFAULTS",
+    "DEFAULTS_KEYS",
+    "FAN_OUT",
+    "FAN_OUT_KEYS",
+    "ID_PATTERN",
+    "INPUT",
+    "INPUT_KEYS",
+    "INPUT_TYPES",
+    "KINDS",
+    "KIND_BY_NAME",
+    "KIND_FIELDS",
+    "KIND_KEYS",
+    "LIMITS",
+    "LIMITS_KEYS",
+    "LOOP",
+    "LOOP_KEYS",
+    "MERGE_KINDS",
+    "NAME_PATTERN",
+    "SIMPLE_TYPES",
+    "STEP_COMMON",
+    "STEP_KEYS",
+    "TOP",
+    "TOP_KEYS",
+    "Key",
+    "KeyType",
+    "Kind",
+    "kind_keys",
+]
+
+KeyType = Literal[
+    # Simple types, checked and converted by `fields.convert` from the table alone.
+    "string",
+    "integer",  # >= `minimum` (1 unless given)
+    "number",  # > 0
+    "boolean",
+    "duration",  # 30s, 5m, 1h or seconds; > 0
+    "choice",  # one of `choices`
+    # Types with a rule of their own (in `sections.py`, `steps.py`).
+    "version",  # always 1
+    "nonempty",  # a string with some text
+    "id",  # a step id, unique in its scope
+    "name",  # an identifier
+    "names",  # a list of identifiers
+    "step_id",  # the id of a visible step
+    "step_ids",  # a step id or a list of them
+    "template",  # a string template
+    "expression",  # any YAML value; strings inside are templates
+    "expressions",  # a mapping of name -> expression
+    "items",  # a list, or one {{ expression }} giving a list
+    "tools",  # built-in tool names or {python: "pkg.mod:fn"}
+    "output",  # text, json or a JSON Schema
+    "run_output",  # text or json
+    "steps",  # a list of steps
+    "loop",  # a mapping of the `LOOP` keys
+    "section",  # a mapping of `keys`
+    "inputs",  # a mapping of name -> `INPUT` keys
+    "agents",  # a mapping of name -> `AGENT`
+    "agent_tools",  # tool names as a comma string or a list (Claude Code's front matter)
+    "list",  # a non-empty list of any values
+    "any",
+]
+SIMPLE_TYPES: frozenset[str] = frozenset(
+    {"string", "integer", "number", "boolean", "duration", "choice"}
+)
+
+ID_PATTERN = r"^[a-z_][a-z0-9_]*$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One key of a mapping in the language.
+
+    `attr` is the model attribute when it differs from the key (`as` -> `as_`); `per_item` marks a
+    template that also sees a fan-out's item; `keys` are the keys of a nested mapping (`section`,
+    `loop`); `example` is a valid value (the tests load every key with it)."""
+
+    name: str
+    type: KeyType
+    doc: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    attr: str = ""
+    required: bool = False
+    per_item: bool = False
+    keys: tuple[Key, ...] = ()
+    example: Any = None
+
+    @property
+    def field(self) -> str:
+        """The attribute of the model that holds this key's value."""
+        return self.attr or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A step kind: a step is this kind when it has the `marker` key."""
+
+    name: str
+    marker: str
+    doc: str
+    keys: tuple[Key, ...]  # the marker first; common and fan-out keys are not repeated
+    fan_out: bool = False
+
+
+INPUT_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+MERGE_KINDS = ("concat", "flatten", "object", "unique", "vote")
+# Names every template context holds; a fan-out's `as` may not hide one.
+CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
+
+_MODEL_DOC = "An alias from the settings (opus, sonnet, haiku) or a full model id."
+
+INPUT = (
+    Key(
+        "type",
+        "choice",
+        "The input's type.",
+        default="string",
+        choices=INPUT_TYPES,
+        example="integer",
+    ),
+    Key("description", "string", "What the input is for.", example="The question."),
+    Key(
+        "default",
+        "any",
+        "The value when the run gives none; without one, the input is required.",
+        example="bees",
+    ),
+    Key("enum", "list", "The values allowed.", example=["a", "b"]),
+)
+
+DEFAULTS = (
+    Key("model", "string", _MODEL_DOC, example="haiku"),
+    Key("max_tokens", "integer", "The most output tokens per model call.", example=512),
+    Key("timeout", "duration", "How long one task may take.", example="2m"),
+    Key("retries", "integer", "Attempts after the first.", minimum=0, example=2),
+    Key("max_turns", "integer", "Model calls one worker may make.", example=5),
+)
+
+LIMITS = (
+    Key("concurrency", "integer", "Workers in flight across the whole run.", example=8),
+    Key("max_workers", "integer", "Tasks a run may create (guards fan-out).", example=100),
+    Key("max_cost_usd", "number", "The run stops before spending more dollars.", example=1.5),
+    Key("max_tokens", "integer", "The run stops before using more tokens.", example=100000),
+)
+
+AGENT_FILE = (
+    Key(
+        "name",
+        "string",
+        "The name steps use (defaults to the file or entry name).",
+        example="helper",
+    ),
+    Key("description", "string", "What the agent is for.", example="Helps."),
+    Key("model", "string", f"{_MODEL_DOC} `inherit` uses the step's.", example="sonnet"),
+    Key("tools", "agent_tools", "Tools it may use: a comma string or a list.", example="Read"),
+    Key("max_tokens", "integer", "The most output tokens per model call.", example=1024),
+)
+# An inline `agents:` entry also carries its system prompt (a file's is the Markdown body).
+AGENT = (
+    *AGENT_FILE,
+    Key("system", "string", "The system prompt.", example="Be brief."),
+)
+
+STEP_COMMON = (
+    Key("id", "id", "Unique in its scope.", required=True),
+    Key("description", "string", "What the step is for.", example="a step"),
+    Key(
+        "needs",
+        "step_ids",
+        "Step ids this step waits for (template references count too).",
+        example=["plan"],
+    ),
+    Key("when", "expression", "A false value skips the step (routing).", example=True),
+    Key("timeout", "duration", "How long one task of the step may take.", example="30s"),
+    Key("retries", "integer", "Attempts after the first.", minimum=0, example=1),
+)
+
+FAN_OUT = (
+    Key(
+        "for_each",
+        "items",
+        "A list, or one {{ expression }} giving a list: one worker per item.",
+        example=["x", "y"],
+    ),
+    Key(
+        "as",
+        "name",
+        "The name of the item in the step's templates.",
+        default="item",
+        attr="as_",
+        example="topic",
+    ),
+    Key("concurrency", "integer", "Items in flight at once.", example=2),
+    Key(
+        "on_item_error",
+        "choice",
+        "fail: a failed item fails the step; skip: it is left out (decided after all items end).",
+        default="fail",
+        choices=("fail", "skip"),
+        example="skip",
+    ),
+)
+
+LOOP = (
+    Key("steps", "steps", "The body, run in the order written.", required=True),
+    Key(
+        "until",
+        "expression",
+        "Stop when this is true after an iteration.",
+        example="{{ loop.iteration > 1 }}",
+    ),
+    Key("max_iterations", "integer", "The cap (a loop is always bounded).", required=True),
+)
+
+KINDS = (
+    Kind(
+        "agent",
+        "prompt",
+        "One model conversation (or one per item with `for_each`).",
+        (
+            Key("prompt", "template", "Agent step: the user prompt.", per_item=True),
+            Key("agent", "string", "agents/NAME.md or an `agents:` entry.", example="helper"),
+            Key("system", "string", "A system prompt (instead of the agent's).", example="Hi."),
+            Key("model", "string", _MODEL_DOC, example="haiku"),
+            Key("max_tokens", "integer", "The most output tokens per model call.", example=256),
+            Key("tools", "tools", "Tools the worker may use.", example=["Read"]),
+            Key(
+                "output",
+                "output",
+                "text (default), json, or a JSON Schema for structured output.",
+                example="json",
+            ),
+            Key("max_turns", "integer", "Model calls the worker may make.", example=4),
+            Key(
+                "context",
+                "template",
+                "A block shared by every item (cached prefix).",
+                example="Shared facts.",
+            ),
+            Key(
+                "batch",
+                "boolean",
+                "Send items through the Batches API.",
+                default=False,
+                example=True,
+            ),
+        ),
+        fan_out=True,
+    ),
+    Kind(
+        "merge",
+        "merge",
+        "A deterministic reducer over another step's output; no model call.",
+        (
+            Key(
+                "merge",
+                "choice",
+                "How to combine the items.",
+                default="concat",
+                choices=MERGE_KINDS,
+            ),
+            Key(
+                "from",
+                "step_id",
+                "The step whose output is merged.",
+                attr="from_",
+                required=True,
+            ),
+            Key("by", "string", "The field a vote counts.", example="verdict"),
+            Key(
+                "separator",
+                "string",
+                "Between items of a concat.",
+                default="\n\n",
+                example=", ",
+            ),
+        ),
+    ),
+    Kind(
+        "run",
+        "run",
+        "A shell command in the run's workspace; its output is stdout.",
+        (
+            Key("run", "template", "A shell command run in the workspace.", per_item=True),
+            Key(
+                "allow_failure",
+                "boolean",
+                "A non-zero exit does not fail the step.",
+                default=False,
+                example=True,
+            ),
+            Key(
+                "output",
+                "run_output",
+                "text (default) or json (stdout parsed as JSON).",
+                example="json",
+            ),
+        ),
+        fan_out=True,
+    ),
+    Kind(
+        "loop",
+        "loop",
+        "Runs its body until `until` is true or `max_iterations` is reached.",
+        (Key("loop", "loop", "The loop's body and bounds.", keys=LOOP),),
+    ),
+    Kind(
+        "workflow",
+        "workflow",
+        "Another workflow file whose steps become child steps.",
+        (
+            Key("workflow", "string", "A sub-workflow file, relative to this one."),
+            Key("inputs", "expressions", "The sub-workflow's inputs.", example={"topic": "bees"}),
+        ),
+    ),
+)
+
+TOP = (
+    Key("version", "version", "The language version: 1.", required=True),
+    Key("name", "nonempty", "The workflow's name (defaults to the file name).", example="w"),
+    Key("description", "string", "What the workflow does.", example="A test."),
+    Key("inputs", "inputs", "The run's inputs, by name.", example={"x": "string"}),
+    Key(
+        "defaults",
+        "section",
+        "Defaults for every agent step.",
+        keys=DEFAULTS,
+        example={"model": "haiku"},
+    ),
+    Key("limits", "section", "Bounds on the whole run.", keys=LIMITS, example={"concurrency": 4}),
+    Key(
+        "env",
+        "names",
+        "Environment variables templates may read as env.NAME.",
+        example=["HOME"],
+    ),
+    Key("agents", "agents", "Inline agents, by name.", example={"helper": {}}),
+    Key("steps", "steps", "The steps.", required=True),
+    Key(
+        "outputs",
+        "expressions",
+        "The run's outputs, by name.",
+        example={"o": "{{ steps.plan.output }}"},
+    ),
+    Key("workspace", "string", "The run's working directory.", example="ws"),
+)
+
+
+def kind_keys(kind: Kind) -> tuple[Key, ...]:
+    """Every key a step of `kind` may have: the common keys, the fan-out keys, its own."""
+    return (*STEP_COMMON, *(FAN_OUT if kind.fan_out else ()), *kind.keys)
+
+
+def _names(keys: tuple[Key, ...]) -> tuple[str, ...]:
+    return tuple(key.name for key in keys)
+
+
+# Names only, for messages and "did you mean": a section's keys as written (`X_KEYS`).
+TOP_KEYS = _names(TOP)
+AGENT_KEYS = _names(AGENT)
+AGENT_FILE_KEYS = _names(AGENT_FILE)
+INPUT_KEYS = _names(INPUT)
+DEFAULTS_KEYS = _names(DEFAULTS)
+LIMITS_KEYS = _names(LIMITS)
+LOOP_KEYS = _names(LOOP)
+COMMON_KEYS = _names(STEP_COMMON)
+FAN_OUT_KEYS = _names(FAN_OUT)
+KIND_KEYS = {kind.marker: kind.name for kind in KINDS}  # marker -> kind
+KIND_FIELDS = {
+    kind.name: _names(kind.keys) + (FAN_OUT_KEYS if kind.fan_out else ()) for kind in KINDS
+}
+STEP_KEYS = tuple(dict.fromkeys(COMMON_KEYS + sum(KIND_FIELDS.values(), ())))
+KIND_BY_NAME = {kind.name: kind for kind in KINDS}

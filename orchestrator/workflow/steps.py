@@ -1,0 +1,438 @@
+"""Steps: ids, kind detection, and every key of a step, read as the language table says.
+
+A step's kind is the one kind whose marker key it has (`prompt`, `merge`, `run`, `loop`,
+`workflow`); keys the table does not list, or that belong to another kind, are refused. Each key
+is then read by the rule for its type in `_READERS` (simple types go to `fields.convert`), and a
+few keys carry one more rule of their own (`_AFTER`): an empty prompt, the agent and model a step
+names, a `run:` that places model output in a shell command unquoted. Fields of a step are read
+only once every id of its scope is known, since templates and `needs` may point forward.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+
+from orchestrator.contracts import BUILTIN_TOOL_NAMES
+from orchestrator.names import did_you_mean
+from orchestrator.tool_names import is_python_tool_ref, unknown_tool_message
+from orchestrator.workflow import fields, references
+from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
+from orchestrator.workflow._yaml import Path_
+from orchestrator.workflow.language import (
+    CONTEXT_NAMES,
+    FAN_OUT,
+    ID_PATTERN,
+    KIND_BY_NAME,
+    KIND_KEYS,
+    LOOP_KEYS,
+    NAME_PATTERN,
+    SIMPLE_TYPES,
+    STEP_COMMON,
+    STEP_KEYS,
+    Key,
+    kind_keys,
+)
+from orchestrator.workflow.templates import Template, unquoted_shell_values
+
+__all__ = ["read_steps"]
+
+_ID = re.compile(ID_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
+# What a step's templates may read (a loop body adds `loop`; a fan-out adds its item).
+BASE_NAMES = ("inputs", "steps", "run", "state", "env")
+
+
+def read_steps(ctx: LoadContext, raw: Any, path: Path_, scope: Scope) -> None:
+    """Read a list of steps into `scope`: every id first, then every step's fields."""
+    if not isinstance(raw, list):
+        ctx.err(path, "'steps' must be a list of steps (each item starts with '- id: ...')")
+        return
+    if not raw:
+        ctx.err(path, "'steps' is empty; a workflow needs at least one step")
+        return
+    for index, item in enumerate(raw):
+        _read_step(ctx, item, (*path, index), scope, index)
+    for info in scope.steps:
+        _StepReader(ctx, info).read()
+
+
+def _read_step(ctx: LoadContext, raw: Any, path: Path_, scope: Scope, index: int) -> None:
+    """The step's id and kind, and keys that no kind or not its kind has."""
+    if not isinstance(raw, dict):
+        ctx.err(path, "a step must be a mapping that starts with 'id:'")
+        return
+    step_id = raw.get("id")
+    line, col = ctx.pos.value(path)
+    if step_id is None:
+        ctx.err(path, "step has no 'id'")
+        step_id = f"#{index + 1}"
+    elif not isinstance(step_id, str) or not _ID.match(step_id):
+        ctx.err(
+            (*path, "id"),
+            f"step id {step_id!r} must match [a-z_][a-z0-9_]* (lowercase letters, digits, _)",
+        )
+        step_id = f"#{index + 1}"
+    elif step_id in scope.ids:
+        first = scope.ids[step_id]
+        ctx.err((*path, "id"), f"duplicate step id '{step_id}' (first used at line {first.line})")
+        step_id = f"#{index + 1}"
+    info = StepInfo(step_id, path, scope, None, raw=raw, line=line, col=col)
+    markers = [marker for marker in KIND_KEYS if marker in raw]
+    if not markers:
+        hint = " (an agent step needs a 'prompt')" if "agent" in raw else ""
+        ctx.err(
+            path,
+            f"{info.label} has no kind: give it one of {join_quoted(list(KIND_KEYS), 'or')}{hint}",
+        )
+    elif len(markers) > 1:
+        both = "both " if len(markers) == 2 else ""
+        ctx.err(
+            (*path, markers[1]),
+            f"{info.label} has {both}{join_quoted(markers)}; a step is one kind",
+            key=True,
+        )
+    else:
+        info.kind = KIND_KEYS[markers[0]]
+    own = {key.name for key in kind_keys(KIND_BY_NAME[info.kind])} if info.kind else set()
+    for key in raw:
+        if key not in STEP_KEYS:
+            hint = did_you_mean(key, STEP_KEYS)
+            ctx.err((*path, key), f"{info.label}: unknown key '{key}'{hint}", key=True)
+        elif info.kind and key not in own:
+            message = f"{info.label}: '{key}' does not apply to {a_or_an(info.kind)} step"
+            ctx.err((*path, key), message, key=True)
+    scope.steps.append(info)
+    if info.named:
+        scope.ids[step_id] = info
+
+
+_Reader = Callable[["_StepReader", Key, Any, Path_, str], Any]
+
+
+class _StepReader:
+    """Reads one step's keys into the fields of its `Step` model (`info.fields`)."""
+
+    def __init__(self, ctx: LoadContext, info: StepInfo) -> None:
+        self.ctx = ctx
+        self.info = info
+        self.raw = info.raw
+        self.path = info.path
+        self.label = info.label
+        self.base = [*BASE_NAMES, *(["loop"] if info.scope.owner is not None else [])]
+        self.per_item = list(self.base)
+        self.out: dict[str, Any] = {}  # the fields of `Step`, as they pass
+
+    def read(self) -> None:
+        info = self.info
+        out = self.out
+        out.update(id=info.id, kind=info.kind or "agent", line=info.line, col=info.col)
+        kind = KIND_BY_NAME.get(info.kind or "")
+        keys: list[Key] = list(STEP_COMMON)
+        if "for_each" in self.raw:
+            keys.extend(FAN_OUT)
+        elif kind is not None and kind.fan_out:
+            for key in FAN_OUT:
+                if key.name in self.raw:  # all but `for_each`, which is not in raw here
+                    message = f"{self.label}: '{key.name}' only applies with 'for_each'"
+                    self.ctx.err((*self.path, key.name), message, key=True)
+        if kind is not None:
+            keys.extend(kind.keys)
+        for key in keys:
+            if key.type == "id":
+                continue  # read with the kind, before any field
+            path: Path_ = (*self.path, key.name)
+            what = f"{self.label}: '{key.name}'"
+            value = _READERS[key.type](self, key, self.raw.get(key.name), path, what)
+            after = _AFTER.get(key.name)
+            if after is not None:
+                after(self, key, value, path)
+            if value is None:
+                value = key.default  # `merge:` with no value is a concat
+            if value is not None:
+                out[key.field] = value
+        info.fields = out
+
+    # --- types -------------------------------------------------------------------------------
+
+    def simple(self, key: Key, value: Any, path: Path_, what: str) -> Any:
+        return fields.convert(self.ctx, key, value, path, what)
+
+    def template(
+        self, key: Key, value: Any, path: Path_, what: str, *, strings_only: bool = True
+    ) -> Template | None:
+        return references.template(
+            self.ctx,
+            value,
+            path,
+            what,
+            allowed=self.per_item if key.per_item else self.base,
+            scope=self.info.scope,
+            owner=self.info,
+            strings_only=strings_only,
+        )
+
+    def expression(self, key: Key, value: Any, path: Path_, what: str) -> Template | None:
+        return self.template(key, value, path, what, strings_only=False)
+
+    def step_ids(self, key: Key, value: Any, path: Path_, what: str) -> list[str]:
+        items: list[Any]
+        if isinstance(value, str):
+            items, paths = [value], [path]
+        elif isinstance(value, list):
+            items, paths = value, [(*path, i) for i in range(len(value))]
+        else:
+            if value is not None:
+                self.ctx.err(path, f"{what} must be a list of step ids")
+            items, paths = [], []
+        out: list[str] = []
+        for item, item_path in zip(items, paths, strict=True):
+            if not isinstance(item, str):
+                self.ctx.err(item_path, f"{what} entries must be step ids")
+                continue
+            message = f"{self.label}: {key.name} unknown step '{item}'"
+            if references.resolve_ref(
+                self.ctx, item, item_path, self.info.scope, self.info, message
+            ):
+                out.append(item)
+        return out
+
+    def step_id(self, key: Key, value: Any, path: Path_, what: str) -> str | None:
+        if value is None:
+            if key.required:
+                kind = a_or_an(self.info.kind or "agent")
+                self.ctx.err(self.path, f"{self.label}: {kind} step needs '{key.name}: <step id>'")
+            return None
+        if not isinstance(value, str):
+            self.ctx.err(path, f"{what} must be a step id")
+            return None
+        if value == self.info.id:
+            self.ctx.err(path, f"{what} cannot name the step itself")
+        message = f"{what} names unknown step '{value}'"
+        references.resolve_ref(self.ctx, value, path, self.info.scope, self.info, message)
+        return value
+
+    def items(self, key: Key, value: Any, path: Path_, what: str) -> Template | None:
+        if isinstance(value, str):
+            compiled = self.template(key, value, path, what)
+            if compiled is not None and not compiled.is_native:
+                self.ctx.err(
+                    path, f"{what} must be a list or one '{{{{ expression }}}}' that gives a list"
+                )
+            return compiled
+        if isinstance(value, list):
+            return self.template(key, value, path, what, strings_only=False)
+        self.ctx.err(path, f"{what} must be a list or a '{{{{ expression }}}}'")
+        return None
+
+    def name(self, key: Key, value: Any, path: Path_, what: str) -> str:
+        """A fan-out's item name (`as`): an identifier that hides no context name."""
+        if key.name not in self.raw:
+            value = key.default
+        if not isinstance(value, str) or not _NAME.match(value):
+            self.ctx.err(path, f"{what} must be a name, got {value!r}")
+            value = key.default
+        elif value in CONTEXT_NAMES:
+            self.ctx.err(
+                path, f"{self.label}: '{key.name}: {value}' would hide the '{value}' variable"
+            )
+            value = key.default
+        self.per_item.append(value)
+        return str(value)
+
+    def tools(self, key: Key, value: Any, path: Path_, what: str) -> list[str | dict[str, str]]:
+        if value is None:
+            return []
+        paths: list[Path_]
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+            paths = [path] * len(value)
+        elif isinstance(value, list):
+            paths = [(*path, i) for i in range(len(value))]
+        else:
+            self.ctx.err(path, f"{what} must be a list of tool names")
+            return []
+        out: list[str | dict[str, str]] = []
+        for tool, tool_path in zip(value, paths, strict=True):
+            if isinstance(tool, str):
+                problem = unknown_tool_message(tool)
+                if problem is not None:
+                    self.ctx.err(tool_path, f"{self.label}: {problem}")
+                elif tool not in out:
+                    out.append(tool)
+            elif isinstance(tool, dict) and list(tool) == ["python"]:
+                target = tool["python"]
+                if not is_python_tool_ref(target):
+                    self.ctx.err(
+                        (*tool_path, "python"),
+                        f"{self.label}: a python tool is {{python: 'package.module:function'}}, "
+                        f"got {target!r}",
+                    )
+                else:
+                    out.append({"python": target})
+            else:
+                self.ctx.err(
+                    tool_path,
+                    f"{self.label}: a tool is a built-in name ({', '.join(BUILTIN_TOOL_NAMES)}) "
+                    "or {python: 'package.module:function'}",
+                )
+        return out
+
+    def output(self, key: Key, value: Any, path: Path_, what: str) -> Any:
+        """text, json, or (with the `output` type, not `run_output`) a JSON Schema."""
+        if value is None:
+            return None
+        if value in ("text", "json"):
+            return value
+        schema = key.type == "output"
+        if isinstance(value, dict) and schema:
+            _check_schema(self.ctx, value, path, self.label)
+            return value
+        allowed = "'text', 'json' or a JSON Schema mapping" if schema else "'text' or 'json'"
+        hint = did_you_mean(value, ("text", "json")) if isinstance(value, str) else ""
+        self.ctx.err(path, f"{what} must be {allowed}, got {value!r}{hint}")
+        return None
+
+    def loop(self, key: Key, value: Any, path: Path_, what: str) -> None:
+        """The body is read into its own scope now; `loader` builds the `LoopSpec` from it."""
+        info, label = self.info, self.label
+        if not isinstance(value, dict):
+            self.ctx.err(
+                path,
+                f"{label}: 'loop' must be a mapping with 'steps', 'until' and 'max_iterations'",
+            )
+            return None
+        fields.unknown_keys(self.ctx, value, path, LOOP_KEYS, f"{label}: loop: ")
+        body = Scope(parent=info.scope, owner=info)
+        info.body = body
+        if "steps" not in value:
+            self.ctx.err(path, f"{label}: 'loop' needs 'steps'")
+        else:
+            read_steps(self.ctx, value["steps"], (*path, "steps"), body)
+        max_iterations = value.get("max_iterations")
+        if max_iterations is None:
+            self.ctx.err(path, f"{label}: 'loop' needs 'max_iterations' (a loop is always bounded)")
+        else:
+            max_iterations = fields.integer(
+                self.ctx, max_iterations, (*path, "max_iterations"), f"{label}: 'max_iterations'"
+            )
+        until = references.template(
+            self.ctx,
+            value.get("until"),
+            (*path, "until"),
+            f"{label}: 'until'",
+            allowed=[*self.base, "loop"] if "loop" not in self.base else self.base,
+            scope=body,
+            owner=None,
+            strings_only=False,
+        )
+        info.loop = {"until": until, "max_iterations": max_iterations or 1}
+        return None
+
+    def expressions(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Template]:
+        """A sub-workflow's `inputs:`, each an expression in this step's context."""
+        data = fields.expect_mapping(self.ctx, value, path, what) or {}
+        out: dict[str, Template] = {}
+        for name, item in data.items():
+            compiled = references.template(
+                self.ctx,
+                item,
+                (*path, name),
+                f"{self.label}: input '{name}'",
+                allowed=self.base,
+                scope=self.info.scope,
+                owner=self.info,
+                strings_only=False,
+            )
+            if compiled is not None:
+                out[name] = compiled
+        return out
+
+    # --- rules of single keys ----------------------------------------------------------------
+
+    def not_empty(self, key: Key, value: Any, path: Path_) -> None:
+        text = self.raw.get(key.name)
+        if isinstance(text, str) and not text.strip():
+            self.ctx.err(path, f"{self.label}: '{key.name}' is empty")
+
+    def names_agent(self, key: Key, value: Any, path: Path_) -> None:
+        if value:
+            self.ctx.agent_refs.append((self.info, value, path))
+
+    def names_model(self, key: Key, value: Any, path: Path_) -> None:
+        if value:
+            self.ctx.model_refs.append((value, path))
+
+    def names_workflow(self, key: Key, value: Any, path: Path_) -> None:
+        if value:
+            self.ctx.subs.append((self.info, value, path))
+
+    def checks_command(self, key: Key, value: Any, path: Path_) -> None:
+        self.not_empty(key, value, path)
+        command = self.raw.get(key.name)
+        if isinstance(command, str) and value is not None:
+            self.warn_unquoted(command, path)
+
+    def warn_unquoted(self, command: str, path: Path_) -> None:
+        """Warn where a `run:` command places model-written text (step outputs, shared state,
+        `loop.previous`, a fan-out item drawn from those) without `| shquote`."""
+        roots = {"steps", "state", "loop"}
+        for_each = self.out.get("for_each")
+        if isinstance(for_each, Template) and for_each.variables & roots:
+            roots.add(self.out.get("as_") or "item")
+        for value in unquoted_shell_values(command, frozenset(roots)):
+            self.ctx.warn(
+                path,
+                f"{self.label}: 'run' places {value} in the shell command unquoted; model output "
+                f"can hold shell syntax such as '; rm -rf ~'. Write {{{{ {value} | shquote }}}} "
+                f"(a list: {{{{ {value} | map('shquote') | join(' ') }}}}), or leave it if the "
+                "value is trusted",
+            )
+
+
+_READERS: dict[str, _Reader] = {
+    **{name: _StepReader.simple for name in SIMPLE_TYPES},
+    "template": _StepReader.template,
+    "expression": _StepReader.expression,
+    "step_ids": _StepReader.step_ids,
+    "step_id": _StepReader.step_id,
+    "items": _StepReader.items,
+    "name": _StepReader.name,
+    "tools": _StepReader.tools,
+    "output": _StepReader.output,
+    "run_output": _StepReader.output,
+    "loop": _StepReader.loop,
+    "expressions": _StepReader.expressions,
+}
+_AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
+    "prompt": _StepReader.not_empty,
+    "agent": _StepReader.names_agent,
+    "model": _StepReader.names_model,
+    "workflow": _StepReader.names_workflow,
+    "run": _StepReader.checks_command,
+}
+
+
+def _check_schema(ctx: LoadContext, schema: dict[str, Any], path: Path_, label: str) -> None:
+    """A structured output's JSON Schema is itself valid (checked against its meta-schema)."""
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = [str(p) for p in exc.absolute_path]
+        bad_path: Path_ = (*path, *exc.absolute_path)
+        hint = ""
+        in_type = "type" in where[-2:]
+        if in_type and isinstance(exc.instance, str):
+            hint = did_you_mean(exc.instance, JSON_TYPES)
+        at = f" at '{'.'.join(where)}'" if where else ""
+        message = exc.message
+        if isinstance(exc.instance, str) and in_type:
+            message = f"{exc.instance!r} is not a JSON Schema type ({', '.join(JSON_TYPES)})"
+        ctx.err(bad_path, f"{label}: invalid output schema{at}: {message}{hint}")
+    except Exception as exc:  # a schema so broken the meta-validator trips on it
+        ctx.err(path, f"{label}: invalid output schema: {exc}")
