@@ -200,13 +200,23 @@ async def _execute(
         )
         sinks, sink_closers = _console_sinks(opts, workflow, run_id, settings)
         closers.extend(sink_closers)
+        from orchestrator.telemetry import sink_from_env  # no OpenTelemetry unless OTEL_* is set
+
+        if (otel := sink_from_env(warn=lambda text: print(text, file=sys.stderr))) is not None:
+            sinks.append(otel)
+            closers.insert(0, otel.close)  # last: a slow collector must not hold the display
         # Everything loaded by now (the SDK, created just above, pydantic, SQLAlchemy, the
         # simulator: millions of objects) lives as long as the process; keep the garbage
         # collector from scanning it again and again during the run.
         gc.collect()
         gc.freeze()
         async with store.writer() as writer:
-            all_sinks = [writer.send, *sinks]
+
+            def to_store(event: Any) -> None:
+                if event.type != "text_delta":  # deltas go to the run log only (README: volume)
+                    writer.send(event)
+
+            all_sinks = [to_store, *sinks]
 
             def emit(event: Any) -> None:
                 for sink in all_sinks:
