@@ -8,6 +8,7 @@ inside the commands, so `orchestrate --help` stays fast.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -71,19 +72,32 @@ def ui(
     )
     config = uvicorn.Config(
         application,
-        host=host,
-        port=port,
         log_level="warning",
         timeout_graceful_shutdown=1,  # live pages hold their event streams open
     )
     server = uvicorn.Server(config)
+    # Bound here, not by uvicorn, so that `--port 0` can say which port it got.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # from now on connections wait in the backlog until uvicorn serves
+    except OSError as exc:
+        sock.close()
+        store.close()
+        raise UsageError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(
-        f"orchestrate ui: http://{shown}:{port}/runs (store {url}); Ctrl-C stops", file=sys.stderr
+        f"orchestrate ui: http://{shown}:{bound}/runs (store {url}); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
     )
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         store.close()
 
 
