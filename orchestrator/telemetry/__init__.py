@@ -1,10 +1,14 @@
 """OpenTelemetry for runs: spans and metrics built from the engine's event stream.
 
 The only package that imports `opentelemetry`, and only when an `OTEL_*` variable asks for it:
-`sink_from_env()` returns None without touching the SDK when none is set (or `OTEL_SDK_DISABLED`
-is true), so a run without telemetry pays nothing. The sink is one more consumer of the typed
-events, next to the store writer and the run log; it builds spans from the events' timestamps
-(run -> step -> task -> model call / tool call), so it never wraps engine code.
+`sink_from_env()` returns None without importing the OpenTelemetry SDK, its exporters or the sink
+when none is set (or `OTEL_SDK_DISABLED` is true), so a run without telemetry pays nothing. (The
+Anthropic SDK imports the OpenTelemetry *API* on its own, and traces through the global tracer
+provider if one is set; orchestrate never sets it, so no call is traced twice.)
+
+The sink is one more consumer of the typed events, next to the store writer and the run log; it
+builds spans from the events' timestamps (run -> step -> task -> model call / tool call), so it
+never wraps engine code.
 
 Configuration is the SDK's own: `OTEL_EXPORTER_OTLP_ENDPOINT` (and its `_TRACES_`/`_METRICS_`
 forms), `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or `grpc`),

@@ -104,14 +104,12 @@ def test_runs_filter_and_search(tmp_path: Path, serve_ui: Any, page: Any) -> Non
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
 
 
-def test_model_output_is_shown_as_text_never_run(
-    tmp_path: Path, serve_ui: Any, page: Any
-) -> None:
+def test_model_output_is_shown_as_text_never_run(tmp_path: Path, serve_ui: Any, page: Any) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(json.dumps({"rules": [{"text": f"Answer: {HOSTILE}"}]}), encoding="utf-8")
     workflow = tmp_path / "one.yaml"
     workflow.write_text(
-        "version: 1\nname: one\nsteps:\n  - id: answer\n    prompt: \"Say it: {{ inputs.x }}\"\n"
+        'version: 1\nname: one\nsteps:\n  - id: answer\n    prompt: "Say it: {{ inputs.x }}"\n'
         "inputs:\n  x: {type: string}\n",
         encoding="utf-8",
     )
