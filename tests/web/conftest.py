@@ -42,8 +42,10 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module, not per session: Playwright's sync client keeps an asyncio loop running in
+    this thread while it is open, and pytest-asyncio's tests cannot start theirs then."""
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
