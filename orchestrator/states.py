@@ -125,5 +125,5 @@ _S = TypeVar("_S", bound=str)
 def advance(old: str, new: _S, what: str = "status") -> _S:
     """`new` if `old -> new` is allowed, else `StatusError` naming both."""
     if not can_move(old, new):
-        raise StatusError(f"{what}: cannot move from {old!r} to {new!r}")
+        raise StatusError(f"{what}: cannot move from '{old}' to '{new}'")
     return new

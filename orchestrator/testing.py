@@ -65,6 +65,11 @@ class Reply:
     usage: Usage | None = None  # None: counted from the request and the reply
     error: LLMError | None = None
     tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()  # given ids when sent
+    delay_s: float = 0.0  # held this much longer than the fake's `latency_s`
+
+    def after(self, seconds: float) -> Reply:
+        """This reply, held `seconds` before it is sent (to keep a call in flight)."""
+        return dataclasses.replace(self, delay_s=seconds)
 
     @classmethod
     def text(cls, text: str, *, stop_reason: str = "end_turn", usage: Usage | None = None) -> Reply:
@@ -82,6 +87,16 @@ class Reply:
         """A turn that calls client tools: `Reply.tool_use(("Read", {"file_path": "a.txt"}))`."""
         content = ({"type": "text", "text": text},) if text else ()
         return cls(content=content, stop_reason="tool_use", usage=usage, tool_calls=calls)
+
+    @classmethod
+    def message(cls, body: dict[str, Any]) -> Reply:
+        """Exactly this message body's content, stop reason and usage (tool ids kept)."""
+        usage = body.get("usage")
+        return cls(
+            content=tuple(body.get("content") or ()),
+            stop_reason=body.get("stop_reason") or "end_turn",
+            usage=Usage.from_dict(usage) if usage is not None else None,
+        )
 
     @classmethod
     def failure(cls, error: LLMError) -> Reply:
@@ -327,26 +342,7 @@ class FakeLLM:
     # --- the LLM protocol ----------------------------------------------------------------
 
     async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
-        received = FakeRequest(copy.deepcopy(request), stream=stream)
-        self.requests.append(received)
-        reply = self._reply(received)  # matched before any await, like a server in order
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.latency_s > 0:
-                await anyio.sleep(self.latency_s)
-            else:
-                await anyio.lowlevel.checkpoint()
-        finally:
-            self.in_flight -= 1
-        message, usage = self._render(reply, received)
-        return LLMResponse(
-            message=message,
-            usage=usage,
-            request_id=f"req_fake_{self._next_id()}",
-            latency_s=self.latency_s,
-            ratelimit=self.ratelimit,
-        )
+        return await self._answer(FakeRequest(copy.deepcopy(request), stream=stream))
 
     async def aclose(self) -> None:
         self.closed = True
@@ -389,18 +385,40 @@ class FakeLLM:
 
     def call_fn(self, *, cost_usd: float | None = 0.01) -> CallFn:
         """A `WorkerContext.call` straight to this fake (no dispatcher), each call priced at
-        `cost_usd`: for testing a worker on its own."""
+        `cost_usd`: for testing a worker on its own. The request is recorded as the worker
+        sent it, `stream` flag included."""
 
         async def call(spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
-            request = dict(request)
-            stream = bool(request.pop("stream", False))
-            response = await self.create(request, stream=stream)
+            received = FakeRequest(copy.deepcopy(request), stream=bool(request.get("stream")))
+            response = await self._answer(received)
             response.cost_usd = cost_usd
             return response
 
         return call
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _answer(self, received: FakeRequest) -> LLMResponse:
+        self.requests.append(received)
+        reply = self._reply(received)  # matched before any await, like a server in order
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            wait = self.latency_s + reply.delay_s
+            if wait > 0:
+                await anyio.sleep(wait)
+            else:
+                await anyio.lowlevel.checkpoint()
+        finally:
+            self.in_flight -= 1
+        message, usage = self._render(reply, received)
+        return LLMResponse(
+            message=message,
+            usage=usage,
+            request_id=f"req_fake_{self._next_id()}",
+            latency_s=self.latency_s,
+            ratelimit=self.ratelimit,
+        )
 
     def _next_id(self) -> int:
         self._ids += 1
