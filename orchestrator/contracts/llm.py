@@ -63,6 +63,11 @@ class BatchItem:
     usage: Usage | None = None
     error: str | None = None
 
+    @property
+    def succeeded(self) -> bool:
+        """An answer to use (anything else is sent again online)."""
+        return self.status == "succeeded" and self.message is not None
+
 
 @runtime_checkable
 class BatchLLM(LLM, Protocol):
