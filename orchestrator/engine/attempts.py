@@ -64,10 +64,12 @@ class Ended:
 
 @dataclass(slots=True)
 class Prepared:
-    """A task ready to start: what `TaskStarted` shows and how to run one attempt."""
+    """A task ready to start: what `TaskStarted` shows and how to run one attempt. An attempt
+    returns a worker's `TaskResult` (it succeeded: `attempt` may be the worker call itself, no
+    wrapper between) or an `Ended`."""
 
     prompt: str
-    attempt: Callable[[], Awaitable[Ended]]
+    attempt: Callable[[], Awaitable[Ended | TaskResult]]
     retries: int
     timeout_s: float | None
     agent: str | None = None
@@ -157,54 +159,54 @@ class TaskRunner:
                 prompt=task.prompt,
             )
         )
-        return await _Attempts(self, task_id, path, task).run()
-
-
-class _Attempts:
-    """The attempts of one started task; ends it exactly once."""
-
-    __slots__ = ("attempt", "earlier", "path", "runner", "status", "task", "task_id")
-
-    def __init__(self, runner: TaskRunner, task_id: str, path: str, task: Prepared) -> None:
-        self.runner = runner
-        self.task_id = task_id
-        self.path = path
-        self.task = task
-        self.status = TaskStatus.RUNNING
-        self.attempt = 0
-        self.earlier = TaskResult(output=None)  # what failed attempts used: it counts too
-
-    async def run(self) -> TaskOutcome:
-        runner, task = self.runner, self.task
+        # The attempt loop lives in this frame: every call of a task awaits through it.
+        state = _Attempts(self, task_id, path)
         try:
             while True:
-                self.attempt += 1
+                state.attempt += 1
                 try:
                     with anyio.fail_after(task.timeout_s):
                         ended = await task.attempt()
                 except BudgetExceeded as exc:
-                    runner.stop.request(StopReason.BUDGET)
-                    return self._end(TaskStatus.CANCELLED, None, str(exc), None)
+                    self.stop.request(StopReason.BUDGET)
+                    return state.end(TaskStatus.CANCELLED, None, str(exc), None)
                 except (TaskFailed, TimeoutError, RetryableError) as exc:
                     message = _failure_message(exc, task.timeout_s)
                     if isinstance(exc, TaskFailed) and isinstance(exc.spent, TaskResult):
-                        self.earlier.add_spent(exc.spent)
-                    if not should_retry(exc, self.attempt, task.retries, runner.stop.reason):
-                        return self._end(TaskStatus.FAILED, None, message, self.earlier)
-                    await self._before_retry(message)
+                        state.earlier.add_spent(exc.spent)
+                    if not should_retry(exc, state.attempt, task.retries, self.stop.reason):
+                        return state.end(TaskStatus.FAILED, None, message, state.earlier)
+                    await state.before_retry(message)
                     continue
                 except FatalError as exc:
-                    return self._end(TaskStatus.FAILED, None, str(exc), self.earlier)
+                    return state.end(TaskStatus.FAILED, None, str(exc), state.earlier)
+                if isinstance(ended, TaskResult):
+                    ended.add_spent(state.earlier)
+                    return state.end(TaskStatus.SUCCEEDED, ended.output, None, ended)
                 if ended.status == TaskStatus.SUCCEEDED:
                     spent = ended.spent or TaskResult(output=ended.output)
-                    spent.add_spent(self.earlier)
-                    return self._end(ended.status, ended.output, None, spent)
-                return self._end(ended.status, ended.output, ended.error, None)
+                    spent.add_spent(state.earlier)
+                    return state.end(ended.status, ended.output, None, spent)
+                return state.end(ended.status, ended.output, ended.error, None)
         except anyio.get_cancelled_exc_class():  # also while waiting to retry
-            self._end(TaskStatus.CANCELLED, None, "cancelled", None)
+            state.end(TaskStatus.CANCELLED, None, "cancelled", None)
             raise
 
-    async def _before_retry(self, error: str) -> None:
+
+class _Attempts:
+    """The state of one started task's attempts; ends it exactly once."""
+
+    __slots__ = ("attempt", "earlier", "path", "runner", "status", "task_id")
+
+    def __init__(self, runner: TaskRunner, task_id: str, path: str) -> None:
+        self.runner = runner
+        self.task_id = task_id
+        self.path = path
+        self.status = TaskStatus.RUNNING
+        self.attempt = 0
+        self.earlier = TaskResult(output=None)  # what failed attempts used: it counts too
+
+    async def before_retry(self, error: str) -> None:
         runner = self.runner
         wait = retry_delay(self.attempt, runner.retry, runner.rand)
         runner.emit(
@@ -219,7 +221,7 @@ class _Attempts:
         )
         await runner.sleep(wait)
 
-    def _end(
+    def end(
         self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None
     ) -> TaskOutcome:
         """Finish the task: one `TaskFinished`, counting `spent` (None: nothing is counted, as

@@ -7,15 +7,16 @@ attempt hands the same spec to the run's worker function.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from orchestrator.contracts import WorkerContext
-from orchestrator.engine.attempts import Ended, Prepare, Prepared
+from orchestrator.engine.attempts import Prepare, Prepared
 from orchestrator.engine.context import RunContext
 from orchestrator.engine.plan import Scope, StepResult, task_key, task_step_result
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import TaskSettings, task_settings, task_spec
-from orchestrator.states import StepStatus, TaskStatus
+from orchestrator.states import StepStatus
 from orchestrator.workflow import Step
 
 
@@ -48,13 +49,9 @@ def agent_task(
             workspace=str(run.workspace),
         )
 
-        async def attempt() -> Ended:
-            result = await run.worker(spec, lent)
-            return Ended(TaskStatus.SUCCEEDED, result.output, spent=result)
-
         return Prepared(
             prompt=spec.prompt,
-            attempt=attempt,
+            attempt=partial(run.worker, spec, lent),
             retries=resolved.retries,
             timeout_s=timeout_s,
             agent=spec.agent,
