@@ -45,6 +45,7 @@ from orchestrator.engine.budget import Budget
 from orchestrator.engine.commands import parse_output, run_command
 from orchestrator.engine.dispatch import Dispatcher
 from orchestrator.engine.state import SharedState
+from orchestrator.environment import SandboxPolicy, SandboxUnavailable, describe_sandbox
 from orchestrator.errors import (
     EXIT_BUDGET,
     EXIT_CANCELLED,
@@ -264,6 +265,7 @@ class _Run:
         self.stopping: str | None = None  # "budget" | "cancelled"
         self.worker_ctx = WorkerContext(call=self.dispatcher.call, state=self.state, emit=self.emit)
         self.env = {name: os.environ.get(name, "") for name in self.wf.env}
+        self.sandbox_warned = False  # the unsandboxed-`run:` warning is given once per run
 
     # --- the run --------------------------------------------------------------------------
 
@@ -286,6 +288,7 @@ class _Run:
                     "max_cost_usd": self.budget.max_cost_usd,
                     "max_tokens": self.budget.max_tokens,
                 },
+                sandbox=await describe_sandbox(self.settings.sandbox),
             )
         )
         base = {
@@ -734,7 +737,12 @@ class _Run:
             timeout_s=self._timeout(step, wf),
             workspace=str(self.req.workspace),
             cache_ttl=cache_ttl,
+            sandbox=self._sandbox(step).to_dict(),
         )
+
+    def _sandbox(self, step: Step) -> SandboxPolicy:
+        # `sandbox:` on a step overrides the settings' (the loader normalises it: step_sandbox)
+        return self.settings.sandbox.override(getattr(step, "sandbox", None))
 
     def _retries(self, step: Step, wf: Workflow) -> int:
         if step.retries is not None:
@@ -864,7 +872,15 @@ class _Run:
     ) -> _TaskOutcome:
         """Run a `run:` step's command. A non-zero exit without `allow_failure` is a failed
         task, so resume runs the command again instead of replaying its failure."""
-        result = await run_command(command, cwd=self.req.workspace, timeout_s=None)
+        try:
+            result = await run_command(
+                command, cwd=self.req.workspace, timeout_s=None, sandbox=self._sandbox(step)
+            )
+        except SandboxUnavailable as exc:  # another try cannot help
+            return self._task_end(task_id, path, FAILED, None, str(exc), attempt)
+        if result.warning and not self.sandbox_warned:
+            self.sandbox_warned = True
+            self.emit(WarningEvent(run_id=self.run_id, step_id=path, message=result.warning))
         output: Any = {
             "output": parse_output(result, step.output),
             "exit_code": result.exit_code,

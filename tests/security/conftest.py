@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 CLI = Path(sys.executable).parent / "orchestrate"
 
 FAST_ENV = {
@@ -81,3 +83,31 @@ def tool_results(store: object, task_id: str) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+class MemoryState:
+    """An in-memory StateAccess, for tests that build a toolset directly."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    async def get(self, key: str) -> object:
+        return self.data.get(key)
+
+    async def set(self, key: str, value: object) -> None:
+        self.data[key] = value
+
+    async def list(self, prefix: str = "") -> dict[str, object]:
+        return {k: v for k, v in self.data.items() if k.startswith(prefix)}
+
+
+@pytest.fixture
+def state() -> MemoryState:
+    return MemoryState()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
