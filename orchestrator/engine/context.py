@@ -51,6 +51,7 @@ class RunContext:
     announce: Announce
     prior_batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
     tasks_created: int = 0
+    sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
     task_slots: anyio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
