@@ -13,6 +13,7 @@ Two passes over the loaded scopes, after references are resolved:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from orchestrator.tool_names import entry_tool_names
@@ -46,7 +47,7 @@ def order_bodies(ctx: LoadContext, scope: Scope) -> None:
             )
     if forward:
         return  # chaining now would only add a cycle error for the same mistake
-    for before, info in zip(named, named[1:], strict=False):
+    for before, info in itertools.pairwise(named):
         if before.id not in info.deps:
             info.after.add(before.id)
             info.deps.add(before.id)
