@@ -23,7 +23,15 @@ from typing import Any, Protocol
 import anyio
 
 from orchestrator import events
-from orchestrator.contracts import JSON, LLMResponse, TaskResult, TaskSpec, Usage, WorkerContext
+from orchestrator.contracts import (
+    JSON,
+    LLMResponse,
+    TaskResult,
+    TaskSpec,
+    Usage,
+    WorkerContext,
+    add_cost,
+)
 from orchestrator.errors import TaskFailed
 from orchestrator.worker.output import OutputProblem, read_output, repair_message
 from orchestrator.worker.request import base_request, first_user_content
@@ -58,7 +66,9 @@ def _build_tools(spec: TaskSpec, ctx: WorkerContext) -> Tools:
     # Imported here: a worker without tools never pays for the tool modules.
     from orchestrator.tools import build_toolset
 
-    toolset: Tools = build_toolset(spec.tools, workspace=Path(spec.workspace), state=ctx.state)
+    toolset: Tools = build_toolset(
+        spec.tools, workspace=Path(spec.workspace), state=ctx.state, sandbox=spec.sandbox
+    )
     return toolset
 
 
@@ -94,8 +104,7 @@ class _Conversation:
         response: LLMResponse = await self.ctx.call(self.spec, request)
         self.calls += 1
         self.usage.add(response.usage)
-        if self.cost is not None:
-            self.cost = None if response.cost_usd is None else self.cost + response.cost_usd
+        self.cost = add_cost(self.cost, response.cost_usd)
         return response.message
 
     def result(self, output: JSON, text: str, stop_reason: str | None) -> TaskResult:
