@@ -157,7 +157,7 @@ async def run_loop(
     if exhausted:
         message = (
             f"loop '{label}' stopped at max_iterations={cap} with 'until' still false "
-            "(steps.<id>.exhausted is true)"
+            f"(steps.{step.id}.exhausted is true)"
         )
         if spec.on_exhausted == "fail":
             result.status = StepStatus.FAILED
