@@ -150,7 +150,7 @@ LOOP_NAMES = ("iteration", "index", "previous", "history")
 # What `steps.<id>.<name>` may read (the loader refuses any other attribute, as a run would).
 STEP_VIEW_NAMES = ("output", "status", "error", "exit_code", "iterations", "exhausted")
 
-_MODEL_DOC = "An alias from the settings (opus, sonnet, haiku) or a full model id."
+_MODEL_DOC = "An alias from the settings (opus, sonnet, haiku, fable) or a full model id."
 
 INPUT = (
     Key(

@@ -126,7 +126,9 @@ _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 
 def key_schema(key: Key) -> dict[str, Any]:
     """The schema of one key's value, with its doc and default."""
-    out = {"description": " ".join(filter(None, (key.doc, _TYPE_DOCS.get(key.type))))}
+    templated = "May be a {{ template }}, rendered per task (per item in a fan-out)."
+    docs = (key.doc, _TYPE_DOCS.get(key.type), templated if key.templated else None)
+    out = {"description": " ".join(filter(None, docs))}
     shape = _BY_TYPE[key.type](key)
     if key.templated and shape.get("type") != "string":
         # `max_tokens: "{{ item.budget }}"`: a template, rendered per task

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from orchestrator.errors import Diagnostic
-from orchestrator.workflow import Template, Workflow, load_workflow, validate_paths
+from orchestrator.workflow import Template, Workflow, language_schema, load_workflow, validate_paths
 
 Load = Callable[[str], Workflow]
 Errors = Callable[[str], list[Diagnostic]]
@@ -599,3 +601,42 @@ def test_a_templated_agent_makes_every_agent_available(write: Callable[..., Path
     )
     assert wf.resolve_agent("alpha").system == "A"
     assert wf.resolve_agent("Beta Two").system == "B"
+
+
+# --- the JSON Schema `orchestrate schema` prints ---------------------------------------------
+
+
+def test_the_schema_describes_the_new_syntax() -> None:
+    validator = jsonschema.Draft202012Validator(language_schema())
+    doc = yaml.safe_load(
+        """
+        version: 1
+        steps:
+          - id: data
+            set: "{{ [1, 2] | enumerate }}"
+          - id: fan
+            for_each: "{{ steps.data.output }}"
+            where: "{{ item[1] > 1 }}"
+            index_as: i
+            model: "{{ 'haiku' }}"
+            max_tokens: "{{ 100 * item[1] }}"
+            tools: ["Bash(git diff:*)", {Bash: {allow: ["npm test"], max_calls: 2}}]
+            prompt: hi
+          - id: g
+            for_each: [a]
+            group: {steps: [{id: x, prompt: hi}]}
+          - id: l
+            loop:
+              max_iterations: "{{ 3 }}"
+              on_exhausted: fail
+              parallel: true
+              steps: [{id: y, prompt: hi}]
+        """
+    )
+    assert list(validator.iter_errors(doc)) == []
+    bad = {**doc, "steps": [{"id": "l", "loop": {"max_iterations": 0, "steps": doc["steps"]}}]}
+    assert not validator.is_valid(bad)
+    group = language_schema()["$defs"]["step"]["properties"]["group"]
+    assert group["required"] == ["steps"]
+    model = language_schema()["$defs"]["step"]["properties"]["model"]
+    assert "rendered per task" in model["description"]
