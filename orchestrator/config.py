@@ -150,9 +150,21 @@ class BatchConfig(_Model):
     )
 
 
+class AgentsConfig(_Model):
+    """Agent files: the tools one inherits when its front matter names none."""
+
+    default_tools: list[str] = Field(
+        default_factory=lambda: [
+            "Read", "Write", "Edit", "Glob", "Grep", "WebSearch", "WebFetch",
+            "state_get", "state_set", "state_list",
+        ]
+    )  # fmt: skip
+
+
 class Settings(_Model):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)

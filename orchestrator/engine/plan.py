@@ -42,15 +42,18 @@ class StepResult:
     output: Any = None
     error: str | None = None
     exit_code: int | None = None
-    iterations: int | None = None
+    iterations: int | None = None  # how many a loop ran (events carry the count)
+    history: list[dict[str, Any]] | None = None  # a loop's finished iterations, oldest first
+    exhausted: bool | None = None  # a loop stopped at max_iterations with `until` still false
 
     def view(self) -> dict[str, Any]:
-        """What templates see as `steps.<id>`."""
+        """What templates see as `steps.<id>` (`iterations`: a loop's list of iterations)."""
         return {
             "output": self.output,
             "status": self.status,
             "exit_code": self.exit_code,
-            "iterations": self.iterations,
+            "iterations": self.history,
+            "exhausted": self.exhausted,
             "error": self.error,
         }
 
@@ -136,7 +139,8 @@ def gate(
     blocked = [d for d in deps if results[d].status in (StepStatus.FAILED, StepStatus.CANCELLED)]
     if blocked:
         return StepResult(StepStatus.CANCELLED, error=f"dependency '{blocked[0]}' did not succeed")
-    if deps and all(results[d].status == StepStatus.SKIPPED for d in deps):
+    data = [d for d in deps if d not in step.after]  # order-only deps do not pass a skip on
+    if data and all(results[d].status == StepStatus.SKIPPED for d in data):
         return StepResult(StepStatus.SKIPPED)
     if stop is not None:
         return StepResult(StepStatus.CANCELLED, error=f"run {stop}")

@@ -68,7 +68,7 @@ class TaskSettings:
     agent: str | None
     model: str  # a full model id
     system: str | None  # the agent's body, then the step's `system`
-    tools: tuple[str | dict[str, str], ...]  # the agent's tools, then the step's
+    tools: tuple[str | dict[str, Any], ...]  # the step's, or else the agent's
     max_tokens: int
     stream: bool
     max_turns: int
@@ -92,10 +92,12 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         step.model or (agent.model if agent else None) or defaults.model or engine.model
     )
     systems = [s for s in ((agent.system if agent else None), step.system) if s]
-    tools: list[str | dict[str, str]] = list(agent.tools or []) if agent else []
-    for tool in step.tools:
-        if tool not in tools:
-            tools.append(tool)
+    # A step's `tools:` replace its agent's, so a step can narrow what an agent may do.
+    tools: list[str | dict[str, Any]] = []
+    if step.tools is not None:
+        tools = list(step.tools)
+    elif agent is not None:
+        tools = list(agent.tools or [])
     max_tokens = (
         step.max_tokens
         or (agent.max_tokens if agent else None)
