@@ -43,6 +43,8 @@ __all__ = [
     "LOOP_KEYS",
     "MERGE_KINDS",
     "NAME_PATTERN",
+    "NOTIFY",
+    "NOTIFY_KEYS",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
@@ -75,6 +77,8 @@ KeyType = Literal[
     "expressions",  # a mapping of name -> expression
     "items",  # a list, or one {{ expression }} giving a list
     "tools",  # built-in tool names or {python: "pkg.mod:fn"}
+    "approve",  # tool names whose calls wait for a person, or `all`
+    "options",  # a list of distinct strings (an `ask` step's answers)
     "output",  # text, json or a JSON Schema
     "run_output",  # text or json
     "steps",  # a list of steps
@@ -171,6 +175,19 @@ LIMITS = (
     Key("max_workers", "integer", "Tasks a run may create (guards fan-out).", example=100),
     Key("max_cost_usd", "number", "The run stops before spending more dollars.", example=1.5),
     Key("max_tokens", "integer", "The run stops before using more tokens.", example=100000),
+    Key(
+        "ask_above_usd",
+        "number",
+        "Ask a person before the first step whose worst-case cost would take the run past "
+        "this many dollars.",
+        example=2.0,
+    ),
+)
+
+# Who hears of a question that starts waiting for a person (the question as JSON).
+NOTIFY = (
+    Key("command", "string", "A shell command; the question arrives on its stdin.", example="cat"),
+    Key("url", "string", "A URL the question is POSTed to.", example="http://127.0.0.1:9/q"),
 )
 
 AGENT_FILE = (
@@ -274,6 +291,12 @@ KINDS = (
                 default=False,
                 example=True,
             ),
+            Key(
+                "approve",
+                "approve",
+                "Tools whose every call waits for a person's approval, or `all`.",
+                example=["Bash"],
+            ),
         ),
         fan_out=True,
     ),
@@ -343,6 +366,21 @@ KINDS = (
             Key("inputs", "expressions", "The sub-workflow's inputs.", example={"topic": "bees"}),
         ),
     ),
+    Kind(
+        "ask",
+        "ask",
+        "A question for a person; its output is the answer (route on it with `when`).",
+        (
+            Key("ask", "template", "The question, shown to the person who answers."),
+            Key("options", "options", "The answers allowed (else free text).", example=["a", "b"]),
+            Key(
+                "output",
+                "output",
+                "text (default), json, or a JSON Schema the answer must match.",
+                example="json",
+            ),
+        ),
+    ),
 )
 
 TOP = (
@@ -373,6 +411,13 @@ TOP = (
         example={"o": "{{ steps.plan.output }}"},
     ),
     Key("workspace", "string", "The run's working directory.", example="ws"),
+    Key(
+        "notify",
+        "section",
+        "Who hears of a question that starts waiting for a person.",
+        keys=NOTIFY,
+        example={"command": "cat"},
+    ),
 )
 
 
@@ -392,6 +437,7 @@ AGENT_FILE_KEYS = _names(AGENT_FILE)
 INPUT_KEYS = _names(INPUT)
 DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
+NOTIFY_KEYS = _names(NOTIFY)
 LOOP_KEYS = _names(LOOP)
 COMMON_KEYS = _names(STEP_COMMON)
 FAN_OUT_KEYS = _names(FAN_OUT)

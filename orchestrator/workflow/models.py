@@ -29,12 +29,13 @@ __all__ = [
     "InputSpec",
     "Limits",
     "LoopSpec",
+    "Notify",
     "Step",
     "StepKind",
     "Workflow",
 ]
 
-StepKind = Literal["agent", "merge", "run", "loop", "workflow"]
+StepKind = Literal["agent", "merge", "run", "loop", "workflow", "ask"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
 MergeKind = Literal["concat", "flatten", "object", "unique", "vote"]
 _MISSING: Any = object()
@@ -127,6 +128,15 @@ class Limits(_Model):
     max_workers: int | None = None
     max_cost_usd: float | None = None
     max_tokens: int | None = None
+    ask_above_usd: float | None = None
+
+
+class Notify(_Model):
+    """Who hears of a question that starts waiting: a command (the question as JSON on its
+    stdin) and/or a URL (the same JSON POSTed)."""
+
+    command: str | None = None
+    url: str | None = None
 
 
 class AgentDef(_Model):
@@ -178,6 +188,7 @@ class Step(_Model):
     max_turns: int | None = None
     context: Template | None = None
     batch: bool = False
+    approve: list[str] | None = None  # tool names, or ["all"]
     # merge
     merge: MergeKind | None = None
     from_: str | None = None
@@ -188,6 +199,9 @@ class Step(_Model):
     allow_failure: bool = False
     # loop
     loop: LoopSpec | None = None
+    # ask
+    ask: Template | None = None
+    options: list[str] | None = None
     # workflow
     workflow: str | None = None
     inputs: dict[str, Template] = Field(default_factory=dict)
@@ -202,7 +216,7 @@ class Step(_Model):
 
     def templates(self) -> list[Template]:
         """Every template of this step itself (not of a loop body)."""
-        found = [self.when, self.for_each, self.prompt, self.context, self.run]
+        found = [self.when, self.for_each, self.prompt, self.context, self.run, self.ask]
         found.extend(self.inputs.values())
         if self.loop is not None:
             found.append(self.loop.until)
@@ -222,6 +236,7 @@ class Workflow(_Model):
     steps: list[Step] = Field(default_factory=list)
     outputs: dict[str, Template] = Field(default_factory=dict)
     workspace: str | None = None
+    notify: Notify = Field(default_factory=Notify)
     path: Path = Path("workflow.yaml")
     source_text: str = ""
     warnings: list[Diagnostic] = Field(default_factory=list)

@@ -83,6 +83,13 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
         "type": "array",
         "items": {"anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _PYTHON_TOOL]},
     },
+    "approve": lambda key: {"anyOf": [{"const": "all"}, _STRINGS]},
+    "options": lambda key: {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string"},
+    },
     "output": lambda key: {"anyOf": [{"enum": ["text", "json"]}, {"type": "object"}]},
     "run_output": lambda key: {"enum": ["text", "json"]},
     "steps": lambda key: dict(_STEPS),

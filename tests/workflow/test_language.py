@@ -51,6 +51,7 @@ BASES: dict[str, dict[str, Any]] = {
     "run": {"id": "s", "run": "echo hi"},
     "loop": {"id": "s", "loop": {"max_iterations": 2, "steps": [{"id": "b", "prompt": "x"}]}},
     "workflow": {"id": "s", "workflow": "sub.yaml"},
+    "ask": {"id": "s", "ask": "Go on?"},
 }
 SUB = "version: 1\ninputs:\n  topic: {default: x}\nsteps:\n  - id: t\n    prompt: hi\n"
 
