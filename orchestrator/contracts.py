@@ -150,7 +150,13 @@ class LLM(Protocol):
     `stream=True`; the result is the same final message either way.
     """
 
-    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse: ...
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,  # streamed text, as it arrives
+    ) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
 
