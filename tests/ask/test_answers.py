@@ -114,7 +114,7 @@ def test_a_question_is_found_by_step_path_or_id_prefix(store: Store) -> None:
     two = questions.ask(run_id="r1", step_id="polish.ok", key="polish@2.ok", prompt="2?")
     assert questions.resolve("r1", "polish.ok").id == two.id  # the one that waits
     assert questions.resolve("r1", one.id[:12]).id == one.id
-    with pytest.raises(UsageError, match="has no question 'nope'.*polish.ok"):
+    with pytest.raises(UsageError, match=r"has no question 'nope'.*polish\.ok"):
         questions.resolve("r1", "nope")
     questions.ask(run_id="r1", step_id="fan", key="fan[0]#a", prompt="a", kind="approval")
     questions.ask(run_id="r1", step_id="fan", key="fan[1]#b", prompt="b", kind="approval")

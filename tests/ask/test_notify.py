@@ -68,7 +68,7 @@ def test_a_failing_command_is_a_warning_not_an_error() -> None:
 class _Receiver(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         body = json.loads(self.rfile.read(length))
         self.received.append({"body": body, "type": self.headers["Content-Type"]})
@@ -103,13 +103,13 @@ def test_the_url_receives_the_same_json_by_post(
 
 
 def test_an_unreachable_url_is_a_warning_that_hides_its_path() -> None:
-    with socket_closed_port() as port:
+    with SocketClosedPort() as port:
         warnings = _notice(NoticeTargets(url=f"http://127.0.0.1:{port}/hook/SECRET-TOKEN"))
     assert len(warnings) == 1 and "could not be reached" in warnings[0]
     assert "SECRET-TOKEN" not in warnings[0]
 
 
-class socket_closed_port:  # noqa: N801 - used as a context manager
+class SocketClosedPort:
     """A loopback port nothing listens on."""
 
     def __enter__(self) -> int:
