@@ -14,7 +14,9 @@ notice usually needs the network).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -61,18 +63,43 @@ async def send_notice(
 async def _command(command: str, body: bytes, warn: Callable[[str], None], limit_s: float) -> None:
     try:
         with anyio.fail_after(limit_s):
-            result = await anyio.run_process(
-                command, input=body, check=False, env=without_secrets()
-            )
+            code, stderr = await _run(command, body)
     except TimeoutError:
         warn(f"notify command timed out after {limit_s:g}s: {command}")
         return
     except OSError as exc:
         warn(f"notify command could not start: {command}: {exc.strerror or exc}")
         return
-    if result.returncode != 0:
-        tail = result.stderr.decode(errors="replace").strip()[-200:]
-        warn(f"notify command exited with code {result.returncode}: {command}: {tail}")
+    if code != 0:
+        tail = stderr.decode(errors="replace").strip()[-200:]
+        warn(f"notify command exited with code {code}: {command}: {tail}")
+
+
+async def _run(command: str, body: bytes) -> tuple[int, bytes]:
+    """Run `command` with `body` on its stdin; its exit code and stderr. A command that exits
+    without reading its stdin is fine (the broken pipe is ignored)."""
+    stderr = bytearray()
+    async with await anyio.open_process(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=without_secrets()
+    ) as process:
+        assert process.stdin is not None and process.stderr is not None
+        errors = process.stderr
+
+        async def feed() -> None:
+            assert process.stdin is not None
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await process.stdin.send(body)
+            await process.stdin.aclose()
+
+        async def drain() -> None:
+            async for chunk in errors:
+                stderr.extend(chunk)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(feed)
+            tg.start_soon(drain)
+        code = await process.wait()
+    return code, bytes(stderr)
 
 
 async def _post(url: str, body: bytes, warn: Callable[[str], None], limit_s: float) -> None:
