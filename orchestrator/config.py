@@ -149,12 +149,21 @@ class BatchConfig(_Model):
     )
 
 
+class NotifyConfig(_Model):
+    """Who hears of a question that starts waiting for a person (a workflow's `notify:` wins):
+    a shell command that gets the question as JSON on stdin, and/or a URL it is POSTed to."""
+
+    command: str | None = None
+    url: str | None = None
+
+
 class Settings(_Model):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     sources: list[str] = Field(default_factory=list, exclude=True)
 
     def resolve_model(self, name: str | None) -> str:

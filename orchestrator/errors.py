@@ -90,10 +90,6 @@ class Waiting(OrchestrateError):
     exit_code = EXIT_WAITING
     spent: Any = None
 
-    def __init__(self, message: str, *, question_id: str) -> None:
-        super().__init__(message)
-        self.question_id = question_id
-
 
 @dataclass
 class LLMError(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator._people_contract import APPROVAL_OPTIONS, check_answer
+from orchestrator.contracts.people import APPROVAL_OPTIONS, check_answer
 from orchestrator.errors import UsageError
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from orchestrator._people_contract import Answer, Asked, Question
+from orchestrator.contracts.people import Answer, Asked, Question
 from orchestrator.errors import UsageError
 from orchestrator.people.notify import NoticeTargets, send_notice
 from orchestrator.people.terminal import TerminalPrompt

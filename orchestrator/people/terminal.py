@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from orchestrator._people_contract import Answer, Question, allowed_answers, check_answer
+from orchestrator.contracts.people import Answer, Question, allowed_answers, check_answer
 from orchestrator.errors import UsageError
 
 __all__ = ["TerminalPrompt"]

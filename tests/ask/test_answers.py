@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator._people_contract import check_answer
+from orchestrator.contracts.people import check_answer
 from orchestrator.errors import UsageError
 from orchestrator.store import Questions, Store
 

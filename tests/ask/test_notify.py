@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestrator._people_contract import Question
+from orchestrator.contracts.people import Question
 from orchestrator.people.notify import NoticeTargets, send_notice
 
 QUESTION = Question(

@@ -8,8 +8,21 @@ import json
 import signal
 from pathlib import Path
 
-from orchestrator.store import Questions, Store
+from orchestrator.store import Question, Questions, Store
 from tests.ask.conftest import GATE, invoke, invoke_json, run_id_of, start, wait_for, write
+
+
+def _pending(project: Path) -> list[Question]:
+    """The questions that wait, read from the store as another process would (none before the
+    run created the database)."""
+    path = project / ".orchestrate" / "state.db"
+    if not path.exists():
+        return []
+    store = Store.open(str(path), readonly=True)
+    try:
+        return Questions(store).pending()
+    finally:
+        store.close()
 
 
 def _steps(run_id: str) -> dict[str, str]:
@@ -101,16 +114,12 @@ def test_wait_keeps_the_process_until_an_answer_arrives_from_elsewhere(project: 
     write(project, GATE)
     proc = start(project, "run", "wf.yaml", "--simulate", "--wait")
     try:
-        store = Store.open(str(project / ".orchestrate" / "state.db"), readonly=True)
-        try:
-            question = wait_for(lambda: Questions(store).pending(), "the question")[0]
-            # the other branch ended while the question waited
-            wait_for(lambda: _steps(question.run_id).get("side") == "succeeded", "side")
-            assert proc.poll() is None, "the process waits for the answer"
-            assert invoke("answer", question.run_id, question.id, "proceed")[0] == 0
-            out, err = proc.communicate(timeout=60)
-        finally:
-            store.close()
+        question = wait_for(lambda: _pending(project), "the question")[0]
+        # the other branch ended while the question waited
+        wait_for(lambda: _steps(question.run_id).get("side") == "succeeded", "side")
+        assert proc.poll() is None, "the process waits for the answer"
+        assert invoke("answer", question.run_id, question.id, "proceed")[0] == 0
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -123,12 +132,8 @@ def test_a_process_killed_while_it_waits_loses_nothing(project: Path) -> None:
     write(project, GATE)
     proc = start(project, "run", "wf.yaml", "--simulate", "--wait")
     try:
-        store = Store.open(str(project / ".orchestrate" / "state.db"), readonly=True)
-        try:
-            question = wait_for(lambda: Questions(store).pending(), "the question")[0]
-            wait_for(lambda: _steps(question.run_id).get("side") == "succeeded", "side")
-        finally:
-            store.close()
+        question = wait_for(lambda: _pending(project), "the question")[0]
+        wait_for(lambda: _steps(question.run_id).get("side") == "succeeded", "side")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

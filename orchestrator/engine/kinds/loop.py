@@ -3,7 +3,7 @@
 Each iteration is its own scope: step paths `polish.draft`, task keys `polish@2.draft` (so
 resume tells iterations apart), `loop.iteration`/`loop.previous` in templates. The step's
 output is the last iteration's outputs by step id, `iterations` how many ran. A failed or
-cancelled body step ends the loop with that status.
+cancelled body step ends the loop with that status; so does one that waits for a person.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ async def loop_step(
         if failure is not None:
             sid, bad = failure
             return StepResult(
-                StepStatus.CANCELLED if bad.status == StepStatus.CANCELLED else StepStatus.FAILED,
+                bad.status
+                if bad.status in (StepStatus.CANCELLED, StepStatus.WAITING)
+                else StepStatus.FAILED,
                 output=outputs,
                 iterations=iteration,
                 error=f"iteration {iteration}, step '{sid}': {bad.error}",

@@ -15,21 +15,26 @@ that matches the `output` schema, or any non-empty text. A refused answer raises
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.errors import UsageError
 
+if TYPE_CHECKING:
+    from orchestrator.contracts.task import TaskSpec
+
 __all__ = [
     "APPROVAL_OPTIONS",
+    "BUDGET_OPTIONS",
     "Answer",
+    "ApproveFn",
     "Asked",
     "People",
     "Question",
     "allowed_answers",
     "check_answer",
+    "needs_approval",
 ]
 
 APPROVAL_OPTIONS = ("approve", "deny")
@@ -95,6 +100,16 @@ class People(Protocol):
         ...
 
 
+ApproveFn = Callable[["TaskSpec", str, Any], Awaitable[Answer | None]]
+"""(task, tool name, tool input) -> the person's answer (`approve`, or `deny` with a reason), or
+None when no one can answer now (the task then ends `waiting`)."""
+
+
+def needs_approval(approve: list[str] | None, tool: str) -> bool:
+    """Whether a step's `approve:` (tool names, or ["all"]) names this tool."""
+    return bool(approve) and ("all" in approve or tool in approve)  # type: ignore[operator]
+
+
 def allowed_answers(options: list[str] | None, output: Any) -> str:
     """The answers a question accepts, in words (for refusals and prompts)."""
     if options:
@@ -122,6 +137,8 @@ def check_answer(options: list[str] | None, output: Any, raw: Any, *, where: str
         return raw
     value = _json_value(raw, output, label)
     if isinstance(output, dict):
+        import jsonschema  # only answers to a schema need it
+
         try:
             jsonschema.validate(value, output)
         except jsonschema.ValidationError as exc:
