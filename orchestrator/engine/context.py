@@ -53,6 +53,7 @@ class RunContext:
     people: People | None = None  # who answers questions (kinds/ask.py); None: no one
     budget_approved: bool = False  # a person let the run go past limits.ask_above_usd
     tasks_created: int = 0
+    sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
     task_slots: anyio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.config import Settings
 from orchestrator.contracts import TaskSpec
 from orchestrator.engine.runs import RunRequest
+from orchestrator.environment import SandboxPolicy
 from orchestrator.workflow import Step, Workflow
 
 
@@ -76,6 +77,12 @@ class TaskSettings:
     retries: int
     timeout_s: float
     cache_ttl: str | None  # set for fan-out items: they share a cacheable prefix
+    sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
+
+
+def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
+    """`sandbox:` on a step overrides the settings' (the loader normalises it: step_sandbox)."""
+    return settings.sandbox.override(getattr(step, "sandbox", None))
 
 
 def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSettings:
@@ -109,6 +116,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         retries=retries(step, workflow, settings),
         timeout_s=timeout(step, workflow, settings),
         cache_ttl=settings.cache.ttl if cache_on else None,
+        sandbox=sandbox(step, settings).to_dict(),
     )
 
 
@@ -146,5 +154,6 @@ def task_spec(
         timeout_s=resolved.timeout_s,
         workspace=workspace,
         cache_ttl=resolved.cache_ttl,
+        sandbox=resolved.sandbox,
         approve=step.approve,
     )
