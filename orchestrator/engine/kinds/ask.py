@@ -147,6 +147,10 @@ def worst_case_usd(run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any
     return items * turns * resolved.max_tokens * price.output / 1_000_000
 
 
+def _usd(amount: float) -> str:
+    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
 async def budget_guard(
     run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any], path: str
 ) -> StepResult | None:
@@ -160,13 +164,13 @@ async def budget_guard(
     worst = worst_case_usd(run, step, scope, ctx)
     if spent > limit or (worst is not None and spent + worst <= limit):
         return None
-    cost = "an unknown amount (no price for its model)" if worst is None else f"up to ${worst:.2f}"
+    cost = "an unknown amount (no price for its model)" if worst is None else f"up to {_usd(worst)}"
     question = Question(
         run_id=run.run_id,
         step_id=path,
         key=f"{task_key(scope.key, step.id)}$budget",
         prompt=(
-            f"Step '{path}' may cost {cost}; the run has spent ${spent:.2f} and "
+            f"Step '{path}' may cost {cost}; the run has spent {_usd(spent)} and "
             f"limits.ask_above_usd is ${limit:.2f}. Proceed?"
         ),
         kind="budget",
