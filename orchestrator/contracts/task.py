@@ -39,6 +39,7 @@ class TaskSpec:
     cache_ttl: str | None = None  # "5m" | "1h" | None: mark the shared prefix with cache_control
     stream: bool | None = None  # None: decide from max_tokens
     sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
+    approve: list[str] | None = None  # tools whose calls wait for a person (or ["all"])
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

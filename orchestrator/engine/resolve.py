@@ -24,6 +24,7 @@ class RunLimits:
     max_workers: int  # tasks the run may create
     max_cost_usd: float | None
     max_tokens: int | None
+    ask_above_usd: float | None = None  # ask a person before crossing it (kinds/ask.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ def run_limits(request: RunRequest, settings: Settings) -> RunLimits:
             request.max_cost_usd if request.max_cost_usd is not None else limits.max_cost_usd
         ),
         max_tokens=request.max_tokens if request.max_tokens is not None else limits.max_tokens,
+        ask_above_usd=limits.ask_above_usd,
     )
 
 
@@ -155,4 +157,5 @@ def task_spec(
         workspace=workspace,
         cache_ttl=resolved.cache_ttl,
         sandbox=resolved.sandbox,
+        approve=step.approve,
     )

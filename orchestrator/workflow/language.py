@@ -46,6 +46,8 @@ __all__ = [
     "LOOP_NAMES",
     "MERGE_KINDS",
     "NAME_PATTERN",
+    "NOTIFY",
+    "NOTIFY_KEYS",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
@@ -80,6 +82,8 @@ KeyType = Literal[
     "items",  # a list, or one {{ expression }} giving a list
     "count",  # a positive integer, or one {{ expression }} giving one (checked at run time)
     "tools",  # built-in tool names or {python: "pkg.mod:fn"}
+    "approve",  # tool names whose calls wait for a person, or `all`
+    "options",  # a list of distinct strings (an `ask` step's answers)
     "output",  # text, json or a JSON Schema
     "run_output",  # text or json
     "steps",  # a list of steps
@@ -184,6 +188,19 @@ LIMITS = (
     Key("max_workers", "integer", "Tasks a run may create (guards fan-out).", example=100),
     Key("max_cost_usd", "number", "The run stops before spending more dollars.", example=1.5),
     Key("max_tokens", "integer", "The run stops before using more tokens.", example=100000),
+    Key(
+        "ask_above_usd",
+        "number",
+        "Ask a person before the first step whose worst-case cost would take the run past "
+        "this many dollars.",
+        example=2.0,
+    ),
+)
+
+# Who hears of a question that starts waiting for a person (the question as JSON).
+NOTIFY = (
+    Key("command", "string", "A shell command; the question arrives on its stdin.", example="cat"),
+    Key("url", "string", "A URL the question is POSTed to.", example="http://127.0.0.1:9/q"),
 )
 
 AGENT_FILE = (
@@ -355,6 +372,12 @@ KINDS = (
                 default=False,
                 example=True,
             ),
+            Key(
+                "approve",
+                "approve",
+                "Tools whose every call waits for a person's approval, or `all`.",
+                example=["Bash"],
+            ),
         ),
         fan_out=True,
     ),
@@ -446,6 +469,21 @@ KINDS = (
         (Key("group", "group", "The group's body.", keys=GROUP),),
         fan_out=True,
     ),
+    Kind(
+        "ask",
+        "ask",
+        "A question for a person; its output is the answer (route on it with `when`).",
+        (
+            Key("ask", "template", "The question, shown to the person who answers."),
+            Key("options", "options", "The answers allowed (else free text).", example=["a", "b"]),
+            Key(
+                "output",
+                "output",
+                "text (default), json, or a JSON Schema the answer must match.",
+                example="json",
+            ),
+        ),
+    ),
 )
 
 TOP = (
@@ -476,6 +514,13 @@ TOP = (
         example={"o": "{{ steps.plan.output }}"},
     ),
     Key("workspace", "string", "The run's working directory.", example="ws"),
+    Key(
+        "notify",
+        "section",
+        "Who hears of a question that starts waiting for a person.",
+        keys=NOTIFY,
+        example={"command": "cat"},
+    ),
 )
 
 
@@ -495,6 +540,7 @@ AGENT_FILE_KEYS = _names(AGENT_FILE)
 INPUT_KEYS = _names(INPUT)
 DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
+NOTIFY_KEYS = _names(NOTIFY)
 LOOP_KEYS = _names(LOOP)
 GROUP_KEYS = _names(GROUP)
 COMMON_KEYS = _names(STEP_COMMON)

@@ -50,6 +50,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
     inputs = sections.inputs(ctx, data.get("inputs"))
     defaults = sections.defaults(ctx, data.get("defaults"))
     limits = sections.limits(ctx, data.get("limits"))
+    notify = sections.notify(ctx, data.get("notify"))
     env = sections.env(ctx, data.get("env"))
     inline_agents = sections.agents(ctx, data.get("agents"))
 
@@ -78,6 +79,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
         inputs=inputs,
         defaults=defaults,
         limits=limits,
+        notify=notify,
         env=env,
         agents=inline_agents,
         resolved_agents=ctx.resolved_agents,

@@ -30,12 +30,13 @@ __all__ = [
     "InputSpec",
     "Limits",
     "LoopSpec",
+    "Notify",
     "Step",
     "StepKind",
     "Workflow",
 ]
 
-StepKind = Literal["agent", "merge", "run", "loop", "workflow", "set", "group"]
+StepKind = Literal["agent", "merge", "run", "loop", "workflow", "set", "group", "ask"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
 MergeKind = Literal["concat", "flatten", "object", "unique", "vote"]
 _MISSING: Any = object()
@@ -128,6 +129,15 @@ class Limits(_Model):
     max_workers: int | None = None
     max_cost_usd: float | None = None
     max_tokens: int | None = None
+    ask_above_usd: float | None = None
+
+
+class Notify(_Model):
+    """Who hears of a question that starts waiting: a command (the question as JSON on its
+    stdin) and/or a URL (the same JSON POSTed)."""
+
+    command: str | None = None
+    url: str | None = None
 
 
 class AgentDef(_Model):
@@ -196,6 +206,7 @@ class Step(_Model):
     max_turns: int | None = None
     context: Template | None = None
     batch: bool = False
+    approve: list[str] | None = None  # tool names, or ["all"]
     # merge
     merge: MergeKind | None = None
     from_: str | None = None
@@ -206,6 +217,9 @@ class Step(_Model):
     allow_failure: bool = False
     # loop
     loop: LoopSpec | None = None
+    # ask
+    ask: Template | None = None
+    options: list[str] | None = None
     # workflow
     workflow: str | None = None
     inputs: dict[str, Template] = Field(default_factory=dict)
@@ -233,7 +247,15 @@ class Step(_Model):
 
     def templates(self) -> list[Template]:
         """Every template of this step itself (not of a loop's or a group's body)."""
-        found = [self.when, self.for_each, self.where, self.prompt, self.context, self.run]
+        found = [
+            self.when,
+            self.for_each,
+            self.where,
+            self.prompt,
+            self.context,
+            self.run,
+            self.ask,
+        ]
         found.append(self.set_)
         found.extend(self.inputs.values())
         found.extend(self.dynamic.values())
@@ -257,6 +279,7 @@ class Workflow(_Model):
     steps: list[Step] = Field(default_factory=list)
     outputs: dict[str, Template] = Field(default_factory=dict)
     workspace: str | None = None
+    notify: Notify = Field(default_factory=Notify)
     path: Path = Path("workflow.yaml")
     source_text: str = ""
     warnings: list[Diagnostic] = Field(default_factory=list)

@@ -103,6 +103,13 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
     "items": lambda key: {"anyOf": [{"type": "array"}, _TEMPLATE]},
     "count": lambda key: {"anyOf": [{"type": "integer", "minimum": 1}, _TEMPLATE]},
     "tools": lambda key: {"type": "array", "items": _TOOL_ENTRY},
+    "approve": lambda key: {"anyOf": [{"const": "all"}, _STRINGS]},
+    "options": lambda key: {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string"},
+    },
     "output": lambda key: {"anyOf": [{"enum": ["text", "json"]}, {"type": "object"}]},
     "run_output": lambda key: {"enum": ["text", "json"]},
     "steps": lambda key: dict(_STEPS),

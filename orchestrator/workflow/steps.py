@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 
 from orchestrator.names import did_you_mean
-from orchestrator.tool_names import split_tool_list, tool_entry_problem
+from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown_tool_message
 from orchestrator.workflow import fields, references
 from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
 from orchestrator.workflow._yaml import Path_
@@ -352,6 +352,72 @@ class _StepReader:
                 out.append(tool.strip() if isinstance(tool, str) else tool)
         return out
 
+    def approve(self, key: Key, value: Any, path: Path_, what: str) -> list[str] | None:
+        """`all`, or tool names: built-in ones, or the function name of a python tool the
+        step grants (`{python: "pkg.mod:check"}` is approved as `check`)."""
+        if value is None:
+            return None
+        if value == "all":
+            return ["all"]
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+            paths: list[Path_] = [path] * len(value)
+        elif isinstance(value, list):
+            paths = [(*path, i) for i in range(len(value))]
+        else:
+            self.ctx.err(path, f"{what} must be 'all' or a list of tool names")
+            return None
+        own = [
+            t["python"].rpartition(":")[2]
+            for t in self.raw.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("python"), str)
+        ]
+        out: list[str] = []
+        for name, name_path in zip(value, paths, strict=True):
+            if not isinstance(name, str):
+                self.ctx.err(name_path, f"{what} entries must be tool names, got {name!r}")
+                continue
+            problem = None if name in own else unknown_tool_message(name)
+            if name == "all":
+                problem = "'all' stands alone: write 'approve: all'"
+            if problem is not None:
+                self.ctx.err(name_path, f"{self.label}: approve: {problem}")
+            elif name not in out:
+                out.append(name)
+        return out or None
+
+    def options(self, key: Key, value: Any, path: Path_, what: str) -> list[str] | None:
+        """The answers an `ask` step allows: distinct strings (YAML reads a bare yes/no as a
+        boolean, so those are refused with the fix)."""
+        if value is None:
+            return None
+        if "output" in self.raw:
+            self.ctx.err(
+                path, f"{self.label}: give 'options' or an 'output' schema for the answer, not both"
+            )
+            return None
+        if not isinstance(value, list) or not value:
+            self.ctx.err(path, f"{what} must be a non-empty list of answers")
+            return None
+        out: list[str] = []
+        for index, option in enumerate(value):
+            item_path: Path_ = (*path, index)
+            if isinstance(option, bool):
+                shown = "yes" if option else "no"
+                self.ctx.err(
+                    item_path,
+                    f"{what}: YAML reads {shown} as a boolean; quote it: '{shown}'",
+                )
+            elif isinstance(option, int | float):
+                out.append(str(option))
+            elif not isinstance(option, str) or not option.strip():
+                self.ctx.err(item_path, f"{what} entries must be non-empty strings")
+            elif option in out:
+                self.ctx.err(item_path, f"{what}: '{option}' is listed twice")
+            else:
+                out.append(option)
+        return out or None
+
     def output(self, key: Key, value: Any, path: Path_, what: str) -> Any:
         """text, json, or (with the `output` type, not `run_output`) a JSON Schema."""
         if value is None:
@@ -518,6 +584,8 @@ _READERS: dict[str, _Reader] = {
     "items": _StepReader.items,
     "name": _StepReader.name,
     "tools": _StepReader.tools,
+    "approve": _StepReader.approve,
+    "options": _StepReader.options,
     "output": _StepReader.output,
     "run_output": _StepReader.output,
     "loop": _StepReader.loop,
@@ -527,6 +595,7 @@ _READERS: dict[str, _Reader] = {
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,
+    "ask": _StepReader.not_empty,
     "agent": _StepReader.names_agent,
     "model": _StepReader.names_model,
     "workflow": _StepReader.names_workflow,

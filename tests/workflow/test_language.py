@@ -53,6 +53,7 @@ BASES: dict[str, dict[str, Any]] = {
     "workflow": {"id": "s", "workflow": "sub.yaml"},
     "set": {"id": "s", "set": "{{ [1, 2] }}"},
     "group": {"id": "s", "group": {"steps": [{"id": "b", "prompt": "x"}]}},
+    "ask": {"id": "s", "ask": "Go on?"},
 }
 SUB = "version: 1\ninputs:\n  topic: {default: x}\nsteps:\n  - id: t\n    prompt: hi\n"
 

@@ -74,7 +74,7 @@ CASES: list[tuple[str, str, int, int | None, str]] = [
         3,
         5,
         "step 'a' has no kind: give it one of 'prompt', 'merge', 'run', 'loop', 'workflow', "
-        "'set' or 'group' (an agent step needs a 'prompt')",
+        "'set', 'group' or 'ask' (an agent step needs a 'prompt')",
     ),
     (
         "bad-step-id",

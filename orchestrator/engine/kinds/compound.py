@@ -128,7 +128,9 @@ async def run_loop(
         if failure is not None:
             sid, bad = failure
             return StepResult(
-                StepStatus.CANCELLED if bad.status == StepStatus.CANCELLED else StepStatus.FAILED,
+                bad.status
+                if bad.status in (StepStatus.CANCELLED, StepStatus.WAITING)
+                else StepStatus.FAILED,
                 output=outputs,
                 iterations=iteration,
                 history=history,

@@ -228,7 +228,9 @@ async def _batched(
         sleep=run.sleep,
         prior_batches=run.prior_batches.get(path),
     )
-    lent = WorkerContext(call=collector.call, state=run.state, emit=run.emit)
+    lent = WorkerContext(
+        call=collector.call, state=run.state, emit=run.emit, approve=run.worker_ctx.approve
+    )
     collector.expect(len(items))
 
     async def one(index: int) -> None:

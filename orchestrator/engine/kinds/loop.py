@@ -4,7 +4,8 @@ Each iteration is its own scope: step paths `polish.draft`, task keys `polish@2.
 resume tells iterations apart), `loop.iteration`, `loop.previous` and `loop.history` in
 templates. The step's output is the last iteration's outputs by step id; `steps.<id>.iterations`
 is every finished iteration's, oldest first, and `steps.<id>.exhausted` whether it stopped at the
-cap with `until` still false. A failed or cancelled body step ends the loop with that status.
+cap with `until` still false. A failed or cancelled body step ends the loop with that status;
+so does one that waits for a person.
 The iterations themselves run in `compound.run_loop`, shared with a loop fan-out's items.
 """
 
