@@ -62,7 +62,7 @@ def write(project: Path, text: str, name: str = "wf.yaml") -> Path:
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})  # tables read whole
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -85,6 +85,7 @@ def child_env(**extra: str) -> dict[str, str]:
         if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
     }
     clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
+    clean["COLUMNS"] = "200"  # tables read whole: a worker's inherited width may be narrow
     clean.update(extra)
     return clean
 

@@ -151,7 +151,7 @@ async def test_an_ask_in_a_loop_asks_each_iteration_and_routes_on_the_answer(fak
               ask: "Good enough after draft {{ loop.iteration }}?"
               options: ['yes', 'no']
     outputs:
-      rounds: "{{ steps.polish.iterations }}"
+      rounds: "{{ steps.polish.iterations | length }}"
     """
     answers = iter(["no", "yes"])
     people = MemoryPeople(lambda q: next(answers))
