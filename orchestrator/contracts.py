@@ -99,6 +99,8 @@ class TaskSpec:
     workspace: str = "."
     cache_ttl: str | None = None  # "5m" | "1h" | None: mark the shared prefix with cache_control
     stream: bool | None = None  # None: decide from max_tokens
+    runtime: str = "api"  # "api" (orchestrator/worker) | "claude-code" (orchestrator/runtimes)
+    mcp_servers: dict[str, Any] = field(default_factory=dict)  # Claude Code's .mcp.json shape
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
