@@ -24,8 +24,9 @@ from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.names import did_you_mean
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
-from orchestrator.workflow.language import AGENT_FILE_KEYS, AGENT_NAME_PATTERN
+from orchestrator.workflow.language import AGENT_FILE_KEYS, AGENT_NAME_PATTERN, RUNTIMES
 from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
+from orchestrator.workflow.mcp import mcp_problems
 from orchestrator.workflow.models import AgentDef
 
 __all__ = [
@@ -191,12 +192,24 @@ def agent_from_mapping(
         errors.append(Diagnostic(*where("tools"), message))
     else:
         tools = _split_tools(tools_raw)
+    runtime = meta.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        message = f"agent 'runtime' must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        errors.append(Diagnostic(*where("runtime"), message))
+        runtime = None
+    mcp_servers = meta.get("mcp_servers")
+    for below, problem in mcp_problems(mcp_servers) if mcp_servers is not None else []:
+        del below  # front matter positions are per key
+        errors.append(Diagnostic(*where("mcp_servers"), f"agent 'mcp_servers': {problem}"))
+        mcp_servers = None
     if tools is not None:
-        unknown = [t for t in tools if t not in BUILTIN_TOOL_NAMES]
+        # MCP tools exist for a Claude Code agent, whose servers provide them
+        known = [t for t in tools if runtime == "claude-code" and t.startswith("mcp__")]
+        unknown = [t for t in tools if t not in BUILTIN_TOOL_NAMES and t not in known]
         if unknown:
             message = f"tools not available in orchestrate, ignored: {', '.join(unknown)}"
             warnings.append(Diagnostic(*where("tools"), message, "warning"))
-        tools = [t for t in tools if t in BUILTIN_TOOL_NAMES]
+        tools = [t for t in tools if t in BUILTIN_TOOL_NAMES or t in known]
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, str) and max_tokens.strip().isdigit():
@@ -222,6 +235,8 @@ def agent_from_mapping(
         model=model,
         tools=tools,
         max_tokens=max_tokens,
+        runtime=runtime,
+        mcp_servers=dict(mcp_servers or {}),
         system=system,
         extra={} if strict else extra,
         path=path,

@@ -22,6 +22,7 @@ from orchestrator.tool_names import is_python_tool_ref, unknown_tool_message
 from orchestrator.workflow import fields, references
 from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
 from orchestrator.workflow._yaml import Path_
+from orchestrator.workflow.fields import read_mcp_servers
 from orchestrator.workflow.language import (
     CONTEXT_NAMES,
     FAN_OUT,
@@ -259,7 +260,9 @@ class _StepReader:
         out: list[str | dict[str, str]] = []
         for tool, tool_path in zip(value, paths, strict=True):
             if isinstance(tool, str):
-                problem = unknown_tool_message(tool)
+                # a Claude Code worker may use its MCP servers' tools by their full names
+                mcp = tool.startswith("mcp__") and self.raw.get("runtime") == "claude-code"
+                problem = None if mcp else unknown_tool_message(tool)
                 if problem is not None:
                     self.ctx.err(tool_path, f"{self.label}: {problem}")
                 elif tool not in out:
@@ -296,6 +299,15 @@ class _StepReader:
         hint = did_you_mean(value, ("text", "json")) if isinstance(value, str) else ""
         self.ctx.err(path, f"{what} must be {allowed}, got {value!r}{hint}")
         return None
+
+    def mcp_servers(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        return read_mcp_servers(self.ctx, value, path, what)
+
+    def merge_only(self, key: Key, value: Any, path: Path_) -> None:
+        """`into` and `on_conflict` say how branches merge: other merges ignore them."""
+        if key.name in self.raw and self.raw.get("merge") != "branches":
+            message = f"{self.label}: '{key.name}' is only used by 'merge: branches'; ignored"
+            self.ctx.warn(path, message, key=True)
 
     def loop(self, key: Key, value: Any, path: Path_, what: str) -> None:
         """The body is read into its own scope now; `loader` builds the `LoopSpec` from it."""
@@ -407,6 +419,7 @@ _READERS: dict[str, _Reader] = {
     "run_output": _StepReader.output,
     "loop": _StepReader.loop,
     "expressions": _StepReader.expressions,
+    "mcp_servers": _StepReader.mcp_servers,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,
@@ -414,6 +427,8 @@ _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "model": _StepReader.names_model,
     "workflow": _StepReader.names_workflow,
     "run": _StepReader.checks_command,
+    "into": _StepReader.merge_only,
+    "on_conflict": _StepReader.merge_only,
 }
 
 

@@ -224,9 +224,7 @@ async def run(
     return transcript
 
 
-def _take(
-    transcript: Transcript, line: str, on_message: Callable[[dict[str, Any]], None]
-) -> None:
+def _take(transcript: Transcript, line: str, on_message: Callable[[dict[str, Any]], None]) -> None:
     line = line.strip()
     if not line.startswith("{"):
         return

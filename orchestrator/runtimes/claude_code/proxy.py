@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from orchestrator.contracts import CallFn, LLMResponse, TaskSpec, Usage
-from orchestrator.errors import BudgetExceeded, FatalError, OrchestrateError, RetryableError
+from orchestrator.errors import BudgetExceeded, FatalError, RetryableError
 from orchestrator.runtimes.claude_code.sse import encode, message_events
 
 # Request headers passed on to the API; the rest (Claude Code's key, user agent) stay here.
@@ -55,7 +55,9 @@ class Lease:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = 0.0
     calls: int = 0
-    stopped: OrchestrateError | None = None  # why the task's last call was refused for good
+    stopped: BudgetExceeded | FatalError | None = (
+        None  # why the task's last call was refused for good
+    )
 
     def add(self, response: LLMResponse) -> None:
         self.calls += 1
@@ -89,7 +91,18 @@ def request_params(body: Mapping[str, Any], headers: Mapping[str, str]) -> dict[
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, without its signal handlers (the engine's own SIGINT handling stays in charge)."""
+    """uvicorn, without its signal handlers (the engine's own SIGINT handling stays in charge),
+    telling when it is listening (or gave up trying)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = anyio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.up.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -142,8 +155,9 @@ class MessagesProxy:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(server.serve, [sock])
-                while not server.started:  # uvicorn offers no event for "listening"
-                    await anyio.sleep(0.005)
+                await server.up.wait()
+                if not server.started:
+                    raise RuntimeError(f"the Claude Code proxy could not listen on {self.base_url}")
                 try:
                     yield self
                 finally:
