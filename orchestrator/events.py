@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from orchestrator.contracts import JSON
+from orchestrator.states import CallStatus, RunStatus, StepStatus, TaskStatus
 
 
 def now() -> float:
@@ -61,7 +62,7 @@ class RunStarted(Event):
 @dataclass(slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
-    status: str  # succeeded | failed | cancelled | budget_exceeded
+    status: RunStatus  # succeeded | failed | cancelled | budget_exceeded
     outputs: dict[str, JSON] | None = None
     error: str | None = None
 
@@ -89,7 +90,7 @@ class StepStarted(Event):
 class StepFinished(Event):
     type: ClassVar[str] = "step_finished"
     step_id: str
-    status: str  # succeeded | failed | skipped | cancelled
+    status: StepStatus  # succeeded | failed | skipped | cancelled
     output: JSON = None
     error: str | None = None
     iteration: int | None = None
@@ -120,7 +121,7 @@ class TaskFinished(Event):
     type: ClassVar[str] = "task_finished"
     task_id: str
     step_id: str
-    status: str  # succeeded | failed | skipped | cancelled
+    status: TaskStatus  # succeeded | failed | skipped | cancelled
     output: JSON = None
     error: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
@@ -156,7 +157,7 @@ class CallFinished(Event):
     attempt: int
     request: dict[str, Any]
     response: dict[str, Any] | None = None
-    status: str = "succeeded"  # succeeded | retryable_error | fatal_error | cancelled
+    status: CallStatus = CallStatus.SUCCEEDED
     error: str | None = None
     http_status: int | None = None
     request_id: str | None = None
@@ -261,8 +262,22 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+# The status word of each event that carries one, as its enum (stored and logged as the word).
+_STATUS_ENUMS: dict[type[Event], type[RunStatus | StepStatus | CallStatus]] = {
+    RunFinished: RunStatus,
+    StepFinished: StepStatus,
+    TaskFinished: TaskStatus,
+    CallFinished: CallStatus,
+}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from `to_dict()` output (unknown keys are dropped)."""
+    """Rebuild an event from `to_dict()` output (unknown keys are dropped; status words become
+    their enums again)."""
     cls = EVENT_TYPES[data["type"]]
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    status_enum = _STATUS_ENUMS.get(cls)
+    if status_enum is not None and "status" in values:
+        values["status"] = status_enum(values["status"])
+    return cls(**values)

@@ -13,6 +13,7 @@ succeeded.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from orchestrator.errors import (
     EXIT_BUDGET,
@@ -88,6 +89,22 @@ def is_final(status: str) -> bool:
     return status in FINAL_RUN or status in FINAL_STEP
 
 
+_ANY = frozenset({*RunStatus, *StepStatus})
+# Where each word may go next (besides staying put). Read as: pending may become anything;
+# running (or a stale `interrupted`) may end any way; succeeded and skipped are for good; the
+# other final words only go back to running, when a resume re-opens them.
+_NEXT: dict[str, frozenset[str]] = {
+    "pending": _ANY,
+    "running": _ANY - {"pending"},
+    "interrupted": _ANY - {"pending"},
+    "succeeded": frozenset(),
+    "skipped": frozenset(),
+    "failed": frozenset({"running"}),
+    "cancelled": frozenset({"running"}),
+    "budget_exceeded": frozenset({"running"}),
+}
+
+
 def can_move(old: str, new: str) -> bool:
     """Whether a run, step or task may go from `old` to `new`.
 
@@ -95,24 +112,18 @@ def can_move(old: str, new: str) -> bool:
     A resume re-opens what did not succeed (a final word other than `succeeded` or
     `skipped`, or a stale `running`) by moving it to `running`.
     """
-    if old == new:
-        return True
-    if old == "pending":
-        return True
-    if old in ("running", "interrupted"):
-        return new != "pending"
-    if old in ("succeeded", "skipped"):
-        return False
-    # failed | cancelled | budget_exceeded: only a resume takes it back to running
-    return new == "running"
+    return old == new or new in _NEXT.get(old, frozenset())
 
 
 class StatusError(ValueError):
     """A status change that the rules above do not allow: a bug, never a user's mistake."""
 
 
-def advance(old: str, new: str, what: str = "status") -> str:
+_S = TypeVar("_S", bound=str)
+
+
+def advance(old: str, new: _S, what: str = "status") -> _S:
     """`new` if `old -> new` is allowed, else `StatusError` naming both."""
     if not can_move(old, new):
-        raise StatusError(f"{what}: cannot move from {old!r} to {new!r}")
+        raise StatusError(f"{what}: cannot move from '{old}' to '{new}'")
     return new

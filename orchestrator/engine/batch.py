@@ -150,7 +150,7 @@ class BatchCollector:
         return {
             cid: item
             for cid, item in self._prior_results.items()
-            if cid in wanted and item.status == "succeeded"
+            if cid in wanted and item.succeeded
         }
 
     async def _submit(self, waiters: dict[str, _Waiter]) -> dict[str, BatchItem]:
@@ -195,7 +195,7 @@ class BatchCollector:
 
     def _deliver(self, cid: str, waiter: _Waiter, item: BatchItem | None) -> None:
         spec = waiter.spec
-        if item is None or item.status != "succeeded" or item.message is None:
+        if item is None or not item.succeeded or item.message is None:
             why = "missing" if item is None else (item.error or item.status)
             self._warn(f"batch item for {spec.key} {why}; sending it online", spec)
             waiter.online = True
@@ -204,9 +204,7 @@ class BatchCollector:
         assert usage is not None
         model = item.message.get("model") or spec.model
         cost = self.settings.cost_usd(str(model), usage, batch=True)
-        budget = self.dispatcher.budget
-        budget.spent_usd += cost or 0.0
-        budget.spent_tokens += usage.total_tokens
+        self.dispatcher.budget.spend(cost, usage.total_tokens)
         self.emit(
             CallFinished(
                 run_id=self.run_id,

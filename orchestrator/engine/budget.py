@@ -67,5 +67,9 @@ class Budget:
     def settle(self, reservation: Reservation, cost_usd: float | None, tokens: int) -> None:
         self.reserved_usd -= reservation.cost_usd
         self.reserved_tokens -= reservation.tokens
+        self.spend(cost_usd, tokens)
+
+    def spend(self, cost_usd: float | None, tokens: int) -> None:
+        """Count what was used (an unknown cost counts as 0: it cannot be checked)."""
         self.spent_usd += cost_usd or 0.0
         self.spent_tokens += tokens

@@ -32,6 +32,7 @@ from orchestrator.errors import FatalError, RetryableError
 from orchestrator.events import CallFinished, CallRetried, RateLimited
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.ids import new_id
+from orchestrator.states import CallStatus
 
 _CHARS_PER_TOKEN = 4
 
@@ -190,7 +191,7 @@ class Dispatcher:
             limiter.settle(
                 estimate,
                 max_tokens,
-                used.input_tokens + used.cache_creation_input_tokens + used.cache_read_input_tokens,
+                used.total_input_tokens,
                 used.output_tokens,
             )
             self.budget.settle(reservation, cost, used.total_tokens)
@@ -231,7 +232,11 @@ class Dispatcher:
                 model=model,
                 attempt=attempt,
                 request=request,
-                status="retryable_error" if isinstance(result, RetryableError) else "fatal_error",
+                status=(
+                    CallStatus.RETRYABLE_ERROR
+                    if isinstance(result, RetryableError)
+                    else CallStatus.FATAL_ERROR
+                ),
                 error=str(result),
                 http_status=result.status,
                 request_id=result.request_id,

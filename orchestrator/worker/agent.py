@@ -23,7 +23,15 @@ from typing import Any, Protocol
 import anyio
 
 from orchestrator import events
-from orchestrator.contracts import JSON, LLMResponse, TaskResult, TaskSpec, Usage, WorkerContext
+from orchestrator.contracts import (
+    JSON,
+    LLMResponse,
+    TaskResult,
+    TaskSpec,
+    Usage,
+    WorkerContext,
+    add_cost,
+)
 from orchestrator.errors import TaskFailed
 from orchestrator.worker.output import OutputProblem, read_output, repair_message
 from orchestrator.worker.request import base_request, first_user_content
@@ -94,8 +102,7 @@ class _Conversation:
         response: LLMResponse = await self.ctx.call(self.spec, request)
         self.calls += 1
         self.usage.add(response.usage)
-        if self.cost is not None:
-            self.cost = None if response.cost_usd is None else self.cost + response.cost_usd
+        self.cost = add_cost(self.cost, response.cost_usd)
         return response.message
 
     def result(self, output: JSON, text: str, stop_reason: str | None) -> TaskResult:

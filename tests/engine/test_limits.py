@@ -1,4 +1,4 @@
-"""Rate limits, retries, budgets, cost and prompt caching, on the simulator."""
+"""Rate limits, retries, budgets and cost, on FakeLLM (the dispatcher is the real one)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from orchestrator.events import (
     TaskStarted,
 )
 from orchestrator.events import Warning as WarningEvent
-from orchestrator.sim import Rule, SimConfig
+from orchestrator.testing import FakeLLM, Reply
 
 FANOUT = """
 version: 1
@@ -35,24 +35,28 @@ outputs:
 """
 
 
-async def test_a_fault_storm_ends_with_no_failed_task(make_harness: Any) -> None:
-    faults = {"429": 0.15, "529": 0.1, "500": 0.05, "disconnect": 0.02}
-    h = make_harness(SimConfig(faults=faults, seed=7, retry_after_s=0.01))
+async def test_a_fault_storm_ends_with_no_failed_task(fake_harness: Any) -> None:
+    llm = FakeLLM()
+    # every item meets a 429, a 529 and a 500 (items 0-4 twice over) before its answer
+    llm.on(Reply.rate_limited(retry_after=0.01), prompt=r"item [0-4]$", times=5)
+    for reply in (Reply.rate_limited(retry_after=0.01), Reply.overloaded(), Reply.server_error()):
+        llm.on(reply, times=20)
+    h = fake_harness(llm)
     outcome = await h.run(FANOUT % 20)
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs == {"n": 20}
     assert all(e.status == "succeeded" for e in h.of(TaskFinished))
     retried = h.of(CallRetried)
-    assert retried, "the storm was retried"
-    assert {"rate_limit", "overloaded"} <= {e.kind for e in retried}
+    assert len(retried) == 65
+    assert {e.kind for e in retried} == {"rate_limit", "overloaded", "server"}
     failed_attempts = [e for e in h.of(CallFinished) if e.status == "retryable_error"]
     assert len(failed_attempts) == len(retried)  # every failed attempt is in the history
+    assert all(e.http_status in (429, 529, 500) for e in failed_attempts)
 
 
-async def test_429_lowers_concurrency_and_success_grows_it_back(make_harness: Any) -> None:
+async def test_429_lowers_concurrency_and_success_grows_it_back(fake_harness: Any) -> None:
     # a burst of 429s at first, then calm
-    burst = Rule(error={"status": 429, "type": "rate_limit_error", "message": "slow down"}, times=6)
-    h = make_harness(SimConfig(rules=[burst]))
+    h = fake_harness(FakeLLM().on(Reply.rate_limited(retry_after=0.01), times=6))
     outcome = await h.run(FANOUT % 80)
     assert outcome.status == "succeeded", outcome.error
     windows = [e.concurrency for e in h.of(RateLimited)]
@@ -62,9 +66,12 @@ async def test_429_lowers_concurrency_and_success_grows_it_back(make_harness: An
 
 
 async def test_overload_past_the_horizon_fails_the_task_with_the_api_message(
-    make_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    h = make_harness(SimConfig(faults={"529": 1.0}), retry={"horizon": "1s"})
+    # engine time is virtual here: the 30 s of backoff pass without waiting for them
+    h = fake_harness(
+        FakeLLM(default=Reply.overloaded()), virtual_time=True, retry={"horizon": "30s"}
+    )
     outcome = await h.run("""
     version: 1
     name: down
@@ -73,11 +80,14 @@ async def test_overload_past_the_horizon_fails_the_task_with_the_api_message(
     """)
     assert outcome.status == "failed"
     assert "overloaded" in (outcome.error or "").lower()
-    assert len(h.of(CallRetried)) >= 2
+    retried = h.of(CallRetried)
+    assert len(retried) >= 2
+    assert h.clock is not None and h.clock.now >= 30  # it gave up at the horizon, not before
+    assert len(h.of(CallFinished)) == len(retried) + 1
 
 
-async def test_a_tiny_budget_stops_the_run_and_resume_finishes_it(make_harness: Any) -> None:
-    h = make_harness(SimConfig(latency_s=0.01))
+async def test_a_tiny_budget_stops_the_run_and_resume_finishes_it(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM(latency_s=0.01))
     wf = h.write(FANOUT % 12)
     first = await h.run(wf, max_cost_usd=0.005)
     assert first.status == "budget_exceeded"
@@ -90,7 +100,7 @@ async def test_a_tiny_budget_stops_the_run_and_resume_finishes_it(make_harness: 
     keys = {e.task_id: e.key for e in h.of(TaskStarted)}
     prior = {keys[t]: PriorTask(output=e.output) for t, e in done.items()}
     h.events.clear()
-    h.sim.log.clear()
+    h.llm.requests.clear()
     second = await h.run(
         wf,
         resume=ResumeState(tasks=prior, spent_usd=spent),
@@ -99,39 +109,38 @@ async def test_a_tiny_budget_stops_the_run_and_resume_finishes_it(make_harness: 
     )
     assert second.status == "succeeded", second.error
     assert second.outputs == {"n": 12}
-    assert h.sim.log.count() == 12 - len(done)
+    assert h.llm.count() == 12 - len(done)
 
 
-async def test_a_token_budget_stops_the_run(make_harness: Any) -> None:
-    h = make_harness()
+async def test_a_token_budget_stops_the_run(fake_harness: Any) -> None:
+    h = fake_harness()
     outcome = await h.run(FANOUT % 6, max_tokens=50)
     assert outcome.status == "budget_exceeded"
-    assert h.sim.log.count() == 0  # max_tokens of output alone is over the budget
+    assert h.llm.count() == 0  # max_tokens of output alone is over the budget
 
 
-async def test_fanout_requests_mark_the_shared_prefix_for_caching(make_harness: Any) -> None:
-    h = make_harness()
-    # A prefix over the model's cache minimum (1024 tokens), and one item at a time: as on the
-    # API, items sent together would all write the prefix before any could read it.
-    background = "Shared background for every item: the quick brown fox. " * 80
-    fanout = FANOUT.replace("limits: {concurrency: 8}", "limits: {concurrency: 1}").replace(
-        '"Shared background for every item: the quick brown fox."', f'"{background}"'
-    )
-    outcome = await h.run(fanout % 5)
+async def test_fanout_requests_mark_the_shared_prefix_for_caching(fake_harness: Any) -> None:
+    h = fake_harness()
+    outcome = await h.run(FANOUT % 5)
     assert outcome.status == "succeeded"
-    bodies = [e.body for e in h.sim.log.find(step="each")]
+    bodies = [r.body for r in h.llm.find(step="each")]
     assert len(bodies) == 5
     for body in bodies:
-        assert body is not None
         system = body["system"]
         assert system[-1]["cache_control"]["type"] == "ephemeral"
         first = body["messages"][0]["content"]
         assert "Shared background" in first[0]["text"]
         assert first[0]["cache_control"]["ttl"] == "5m"
         assert "cache_control" not in first[-1]  # the item's own prompt is not cached
-    usage = [c.usage for c in h.of(CallFinished)]
-    assert usage[0]["cache_creation_input_tokens"] > 0
-    assert sum(u["cache_read_input_tokens"] for u in usage[1:]) > 0
+
+
+async def test_caching_off_in_settings_sends_no_cache_control(fake_harness: Any) -> None:
+    h = fake_harness(cache={"enabled": False})
+    outcome = await h.run(FANOUT % 2)
+    assert outcome.status == "succeeded"
+    for request in h.llm.find(step="each"):
+        assert request.body["system"] == "You answer briefly."
+        assert all("cache_control" not in b for b in request.body["messages"][0]["content"])
 
 
 def test_cost_arithmetic_matches_hand_computed_prices() -> None:
@@ -153,8 +162,8 @@ def test_cost_arithmetic_matches_hand_computed_prices() -> None:
     assert settings.cost_usd("claude-haiku-4-5", plain) == pytest.approx(1.25)
 
 
-async def test_unknown_model_has_unknown_cost_and_a_warning(make_harness: Any) -> None:
-    h = make_harness(SimConfig(models=["claude-experimental-9"]))  # served, but not priced
+async def test_unknown_model_has_unknown_cost_and_a_warning(fake_harness: Any) -> None:
+    h = fake_harness()
     outcome = await h.run("""
     version: 1
     name: odd
@@ -168,8 +177,8 @@ async def test_unknown_model_has_unknown_cost_and_a_warning(make_harness: Any) -
     assert any("claude-experimental-9" in w and "no price" in w for w in warnings)
 
 
-async def test_a_failed_task_still_counts_the_tokens_it_used(make_harness: Any) -> None:
-    h = make_harness(SimConfig(rules=[Rule(step="pick", json={"n": 5})]))
+async def test_a_failed_task_still_counts_the_tokens_it_used(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM().on(Reply.json({"n": 5}), step="pick"))
     outcome = await h.run("""
     version: 1
     name: invalid

@@ -34,6 +34,7 @@ from orchestrator.contracts import TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine import Engine, RunRequest
 from orchestrator.errors import TaskFailed
 from orchestrator.events import StepFinished, TaskFinished, TaskRetried, TaskStarted
+from orchestrator.testing import FakeLLM
 from orchestrator.workflow import load_workflow
 
 TERMINAL = {"succeeded", "failed", "skipped", "cancelled"}
@@ -198,7 +199,7 @@ async def _execute(plan: Plan) -> tuple[Any, list[Any], Probe]:
     probe = Probe(plan, events)
     engine = Engine(
         settings=SETTINGS,
-        llm=object(),  # type: ignore[arg-type]  # the fake worker never calls the model
+        llm=FakeLLM(),  # the fake worker never calls the model
         emit=events.append,
         worker=probe,
         sleep=_no_wait,
@@ -257,7 +258,7 @@ async def _execute_and_cancel(plan: Plan, cancel_at: int) -> tuple[Any, list[Any
     probe = Probe(plan, events)
     engine = Engine(
         settings=SETTINGS,
-        llm=object(),  # type: ignore[arg-type]
+        llm=FakeLLM(),
         emit=events.append,
         sleep=_no_wait,
     )

@@ -1,4 +1,4 @@
-"""The scheduler, end to end on the simulator: ordering, bounds, routing, loops, failures."""
+"""The scheduler, end to end on FakeLLM: ordering, bounds, routing, loops, failures, resume."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from typing import Any
 import anyio
 
 from orchestrator.engine import PriorTask, ResumeState
-from orchestrator.events import (
-    CallFinished,
-    StepFinished,
-    StepStarted,
-    TaskFinished,
-    TaskStarted,
-)
-from orchestrator.sim import Rule, SimConfig
+from orchestrator.events import StepFinished, StepStarted, TaskFinished, TaskStarted
+from orchestrator.testing import FakeLLM, Reply
 
 PLAN_FANOUT = """
 version: 1
@@ -53,12 +47,19 @@ def fanout(n: int, conc: int = 50, step_conc: int | None = None) -> str:
     }
 
 
+def planned(n: int, latency_s: float = 0.0) -> FakeLLM:
+    """A FakeLLM whose planner answers `n` topics, t0 .. t(n-1)."""
+    return FakeLLM(latency_s=latency_s).on(
+        Reply.json({"topics": [f"t{i}" for i in range(n)]}), step="plan"
+    )
+
+
 def finished(h: Any) -> dict[str, str]:
     return {e.step_id: e.status for e in h.of(StepFinished)}
 
 
-async def test_fanout_runs_one_worker_per_item_and_merges_in_order(make_harness: Any) -> None:
-    h = make_harness(SimConfig(list_len=7))
+async def test_fanout_runs_one_worker_per_item_and_merges_in_order(fake_harness: Any) -> None:
+    h = fake_harness(planned(7))
     outcome = await h.run(fanout(7))
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs is not None
@@ -67,37 +68,37 @@ async def test_fanout_runs_one_worker_per_item_and_merges_in_order(make_harness:
     assert sorted(e.index for e in research) == list(range(7))
     # the merge keeps item order: item i's answer quotes its own prompt
     parts = outcome.outputs["joined"].split("\n--\n")
-    assert len(parts) == 7
+    assert [p.removeprefix("Answer to: Research ") for p in parts] == [f"t{i}" for i in range(7)]
     starts = {e.step_id: i for i, e in enumerate(h.events) if isinstance(e, StepStarted)}
     ends = {e.step_id: i for i, e in enumerate(h.events) if isinstance(e, StepFinished)}
     assert ends["plan"] < starts["research"] < ends["research"] < starts["joined"]
-    assert h.sim.log.count(path="/v1/messages") == 8
+    assert h.llm.count() == 8
 
 
-async def test_run_wide_concurrency_bound_is_never_exceeded(make_harness: Any) -> None:
-    h = make_harness(SimConfig(latency_s=0.05, list_len=16))
+async def test_run_wide_concurrency_bound_is_never_exceeded(fake_harness: Any) -> None:
+    h = fake_harness(planned(16, latency_s=0.03))
     outcome = await h.run(fanout(16, conc=3))
     assert outcome.status == "succeeded", outcome.error
-    assert 2 <= h.sim.log.max_in_flight <= 3
+    assert 2 <= h.llm.max_in_flight <= 3
 
 
-async def test_step_concurrency_bounds_a_fanout(make_harness: Any) -> None:
-    h = make_harness(SimConfig(latency_s=0.05, list_len=10))
+async def test_step_concurrency_bounds_a_fanout(fake_harness: Any) -> None:
+    h = fake_harness(planned(10, latency_s=0.03))
     outcome = await h.run(fanout(10, conc=50, step_conc=2))
     assert outcome.status == "succeeded", outcome.error
-    assert h.sim.log.max_in_flight == 2
+    assert h.llm.max_in_flight == 2
 
 
-async def test_max_workers_fails_the_fanout_before_any_call(make_harness: Any) -> None:
-    h = make_harness(SimConfig(list_len=6))
+async def test_max_workers_fails_the_fanout_before_any_call(fake_harness: Any) -> None:
+    h = fake_harness(planned(6))
     outcome = await h.run(fanout(6), max_workers=4)
     assert outcome.status == "failed"
     assert "max_workers=4" in (outcome.error or "")
-    assert h.sim.log.count(path="/v1/messages") == 1  # only the planner
+    assert h.llm.count() == 1  # only the planner
 
 
-async def test_independent_steps_run_concurrently(make_harness: Any) -> None:
-    h = make_harness(SimConfig(latency_s=0.2))
+async def test_independent_steps_run_concurrently(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM(latency_s=0.1))
     wf = """
     version: 1
     name: par
@@ -108,12 +109,11 @@ async def test_independent_steps_run_concurrently(make_harness: Any) -> None:
     """
     outcome = await h.run(wf)
     assert outcome.status == "succeeded"
-    assert h.sim.log.max_in_flight == 3
+    assert h.llm.max_in_flight == 3
 
 
-async def test_when_routes_and_skips_dependents(make_harness: Any) -> None:
-    rules = [Rule(step="classify", json={"route": "billing"})]
-    h = make_harness(SimConfig(rules=rules))
+async def test_when_routes_and_skips_dependents(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM().on(Reply.json({"route": "billing"}), step="classify"))
     wf = """
     version: 1
     name: route
@@ -142,19 +142,13 @@ async def test_when_routes_and_skips_dependents(make_harness: Any) -> None:
     assert status["tech"] == "skipped"
     assert status["tech_followup"] == "skipped"  # all its dependencies were skipped
     assert status["answer"] == "succeeded"  # one dependency ran
-    assert h.sim.log.count(step="tech") == 0
+    assert h.llm.count(step="tech") == 0
 
 
 async def test_failed_step_cancels_dependents_but_not_independent_branches(
-    make_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    rules = [
-        Rule(
-            step="bad",
-            error={"status": 400, "type": "invalid_request_error", "message": "prompt is too long"},
-        )
-    ]
-    h = make_harness(SimConfig(rules=rules))
+    h = fake_harness(FakeLLM().on(Reply.fatal("prompt is too long"), step="bad"))
     wf = """
     version: 1
     name: fail
@@ -170,17 +164,11 @@ async def test_failed_step_cancels_dependents_but_not_independent_branches(
     status = finished(h)
     assert status == {"bad": "failed", "after": "cancelled", "other": "succeeded"}
     # a fatal API error is not retried
-    assert h.sim.log.count(step="bad") == 1
+    assert h.llm.count(step="bad") == 1
 
 
-async def test_on_item_error_skip_drops_failed_items(make_harness: Any) -> None:
-    rules = [
-        Rule(
-            prompt="item 2$",
-            error={"status": 400, "type": "invalid_request_error", "message": "nope"},
-        )
-    ]
-    h = make_harness(SimConfig(rules=rules))
+async def test_on_item_error_skip_drops_failed_items(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM().on(Reply.fatal("nope"), prompt="item 2$"))
     wf = """
     version: 1
     name: skip
@@ -199,14 +187,8 @@ async def test_on_item_error_skip_drops_failed_items(make_harness: Any) -> None:
     assert len(failed) == 1 and "nope" in (failed[0].error or "")
 
 
-async def test_on_item_error_fail_waits_for_all_items(make_harness: Any) -> None:
-    rules = [
-        Rule(
-            prompt="item 0$",
-            error={"status": 400, "type": "invalid_request_error", "message": "nope"},
-        )
-    ]
-    h = make_harness(SimConfig(rules=rules))
+async def test_on_item_error_fail_waits_for_all_items(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM().on(Reply.fatal("nope"), prompt="item 0$"))
     wf = """
     version: 1
     name: failitems
@@ -221,12 +203,11 @@ async def test_on_item_error_fail_waits_for_all_items(make_harness: Any) -> None
     assert len([e for e in h.of(TaskFinished) if e.status == "succeeded"]) == 3
 
 
-async def test_loop_until_with_previous_iteration(make_harness: Any) -> None:
-    rules = [
-        Rule(step="polish.critique", times=1, json={"verdict": "fail", "feedback": "shorter"}),
-        Rule(step="polish.critique", json={"verdict": "pass", "feedback": "good"}),
-    ]
-    h = make_harness(SimConfig(rules=rules))
+async def test_loop_until_with_previous_iteration(fake_harness: Any) -> None:
+    llm = FakeLLM()
+    llm.on(Reply.json({"verdict": "fail", "feedback": "shorter"}), step="polish.critique", times=1)
+    llm.on(Reply.json({"verdict": "pass", "feedback": "good"}), step="polish.critique")
+    h = fake_harness(llm)
     wf = """
     version: 1
     name: loop
@@ -263,8 +244,8 @@ async def test_loop_until_with_previous_iteration(make_harness: Any) -> None:
     assert len({d.key for d in drafts}) == 2  # per-iteration task keys
 
 
-async def test_loop_stops_at_max_iterations(make_harness: Any) -> None:
-    h = make_harness()
+async def test_loop_stops_at_max_iterations(fake_harness: Any) -> None:
+    h = fake_harness()
     wf = """
     version: 1
     name: cap
@@ -282,8 +263,8 @@ async def test_loop_stops_at_max_iterations(make_harness: Any) -> None:
     assert outcome.outputs == {"n": 3}
 
 
-async def test_run_steps_exit_codes_json_and_allow_failure(make_harness: Any) -> None:
-    h = make_harness()
+async def test_run_steps_exit_codes_json_and_allow_failure(fake_harness: Any) -> None:
+    h = fake_harness()
     wf = """
     version: 1
     name: cmds
@@ -311,8 +292,8 @@ async def test_run_steps_exit_codes_json_and_allow_failure(make_harness: Any) ->
     assert "exited with code 4" in (outcome.error or "")
 
 
-async def test_run_step_works_in_the_workspace(make_harness: Any) -> None:
-    h = make_harness()
+async def test_run_step_works_in_the_workspace(fake_harness: Any) -> None:
+    h = fake_harness()
     wf = """
     version: 1
     name: ws
@@ -327,8 +308,8 @@ async def test_run_step_works_in_the_workspace(make_harness: Any) -> None:
     assert outcome.outputs == {"cwd": str(h.tmp / "workspace")}
 
 
-async def test_sub_workflow_runs_as_child_steps(make_harness: Any) -> None:
-    h = make_harness()
+async def test_sub_workflow_runs_as_child_steps(fake_harness: Any) -> None:
+    h = fake_harness()
     h.write(
         """
         version: 1
@@ -358,8 +339,8 @@ async def test_sub_workflow_runs_as_child_steps(make_harness: Any) -> None:
     assert "sub.shout" in finished(h)
 
 
-async def test_resume_skips_tasks_that_already_succeeded(make_harness: Any) -> None:
-    h = make_harness(SimConfig(list_len=5))
+async def test_resume_skips_tasks_that_already_succeeded(fake_harness: Any) -> None:
+    h = fake_harness(planned(5))
     wf = h.write(fanout(5))
     first = await h.run(wf)
     assert first.status == "succeeded"
@@ -371,40 +352,31 @@ async def test_resume_skips_tasks_that_already_succeeded(make_harness: Any) -> N
         for tid, out in outputs.items()
         if not keys[tid].startswith(("research[0]", "research[3]"))
     }
-    h.sim.log.clear()
+    h.llm.requests.clear()
     h.events.clear()
     second = await h.run(wf, resume=ResumeState(tasks=prior), run_id=first.run_id)
     assert second.status == "succeeded", second.error
     assert second.outputs == first.outputs  # the same answers, two of them asked again
-    assert h.sim.log.count(path="/v1/messages") == 2
+    assert h.llm.count() == 2
     assert sorted(e.index for e in h.of(TaskStarted)) == [0, 3]
 
 
-async def test_cancel_marks_run_cancelled_and_in_flight_tasks(make_harness: Any) -> None:
-    h = make_harness(SimConfig(latency_s=0.5, list_len=3))
+async def test_cancel_marks_run_cancelled_and_in_flight_tasks(fake_harness: Any) -> None:
+    h = fake_harness(planned(3).on(Reply.text("late").after(60), step="research"))
     engines: list[Any] = []
 
-    async def cancel_soon() -> None:
-        await anyio.sleep(0.3)
+    async def cancel_once_items_are_in_flight() -> None:
+        while h.llm.in_flight < 3:
+            await anyio.sleep(0.005)
         engines[0].cancel("SIGINT")
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(cancel_soon)
+        tg.start_soon(cancel_once_items_are_in_flight)
         outcome = await h.run(fanout(3), engine_hook=engines.append)
     assert outcome.status == "cancelled"
     assert outcome.exit_code == 130
-    statuses = {e.status for e in h.of(TaskFinished)}
-    assert "cancelled" in statuses
-    assert all(e.status in ("cancelled", "succeeded") for e in h.of(TaskFinished))
-
-
-async def test_tokens_recorded_equal_what_the_api_reported(make_harness: Any) -> None:
-    h = make_harness(SimConfig(list_len=4))
-    outcome = await h.run(fanout(4))
-    assert outcome.status == "succeeded"
-    reported = 0
-    for entry in h.sim.log.find(status=200):
-        assert entry.usage is not None
-        reported += entry.usage["input_tokens"] + entry.usage["output_tokens"]
-    recorded = sum(c.usage["input_tokens"] + c.usage["output_tokens"] for c in h.of(CallFinished))
-    assert reported and recorded == reported
+    assert outcome.error == "run cancelled (SIGINT)"
+    ended = {e.step_id: e.status for e in h.of(TaskFinished)}
+    assert ended == {"plan": "succeeded", "research": "cancelled"}
+    assert len([e for e in h.of(TaskFinished) if e.step_id == "research"]) == 3
+    assert finished(h) == {"plan": "succeeded", "research": "cancelled", "joined": "cancelled"}

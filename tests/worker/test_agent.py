@@ -18,8 +18,9 @@ from worker_fakes import (
 )
 
 from orchestrator import events as ev
-from orchestrator.errors import FatalError, RetryableError, TaskFailed
+from orchestrator.errors import FatalError, LLMError, RetryableError, TaskFailed
 from orchestrator.events import ToolCalled
+from orchestrator.testing import Reply
 from orchestrator.worker import run_worker
 
 SCHEMA = {
@@ -290,11 +291,8 @@ async def test_cost_is_none_when_any_call_has_no_price() -> None:
         FatalError(message="bad", status=400),
     ],
 )
-async def test_errors_from_the_call_function_propagate(error: Exception) -> None:
-    async def fail(_: dict[str, Any]) -> dict[str, Any]:
-        raise error
-
-    ctx, _ = context(ScriptedCall(fail))
+async def test_errors_from_the_call_function_propagate(error: LLMError) -> None:
+    ctx, _ = context(ScriptedCall(Reply.failure(error)))
     with pytest.raises(type(error)):
         await run_worker(spec(), ctx)
 

@@ -1,14 +1,14 @@
-"""Fakes for worker tests: a scripted call function, a toolset and an event sink."""
+"""Fakes for worker tests: a scripted call function (on `FakeLLM`), a toolset, a state."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.contracts import JSON, LLMResponse, TaskSpec, Usage, WorkerContext
+from orchestrator.contracts import JSON, LLMResponse, TaskSpec, WorkerContext
 from orchestrator.events import Event
+from orchestrator.testing import FakeLLM, FakeRequest, Reply
 
 
 def spec(**overrides: Any) -> TaskSpec:
@@ -52,29 +52,28 @@ def tool_message(*uses: tuple[str, str, dict[str, Any]], text: str = "") -> dict
     }
 
 
-Reply = dict[str, Any] | Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Scripted = dict[str, Any] | Reply
+
+
+def _no_more(request: FakeRequest) -> Reply:
+    raise AssertionError(f"the worker made more calls than scripted (call {request.turn})")
 
 
 class ScriptedCall:
-    """A `CallFn` that answers with the scripted messages in order and records each request."""
+    """A `CallFn` on `FakeLLM`: answers the scripted messages (or `Reply`s) in order, each call
+    priced at `cost`, and records every request as the worker sent it."""
 
-    def __init__(self, *replies: Reply, cost: float | None = 0.01) -> None:
-        self.replies = list(replies)
-        self.requests: list[dict[str, Any]] = []
-        self.cost = cost
+    def __init__(self, *replies: Scripted, cost: float | None = 0.01) -> None:
+        self.llm = FakeLLM(default=_no_more)
+        self.llm.queue(*(r if isinstance(r, Reply) else Reply.message(r) for r in replies))
+        self._call = self.llm.call_fn(cost_usd=cost)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.llm.requests]
 
     async def __call__(self, task: TaskSpec, request: dict[str, Any]) -> LLMResponse:
-        self.requests.append(copy.deepcopy(request))
-        if not self.replies:
-            raise AssertionError("the worker made more calls than scripted")
-        reply = self.replies.pop(0)
-        message = reply if isinstance(reply, dict) else await reply(request)
-        return LLMResponse(
-            message=message,
-            usage=Usage.from_dict(message.get("usage")),
-            request_id="req_1",
-            cost_usd=self.cost,
-        )
+        return await self._call(task, request)
 
 
 @dataclass

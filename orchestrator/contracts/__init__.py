@@ -1,0 +1,47 @@
+"""Data and protocols that cross package boundaries, one module per concept.
+
+- `values`: `JSON`, the alias for a JSON-compatible value.
+- `tools`: the built-in tool names.
+- `usage`: `Usage` (token counts in the API's own names) and `add_cost`.
+- `task`: `TaskSpec` and `TaskResult`, what a worker takes and returns.
+- `llm`: `LLMResponse`, `RateLimitInfo`, `BatchItem` and the `LLM` / `BatchLLM` protocols.
+- `worker`: `WorkerContext` (what the engine lends a worker), `CallFn`, `StateAccess`, `Emit`.
+
+Every name is re-exported here, so `from orchestrator.contracts import X` works for all of them.
+Keeping these plain and picklable is what lets a future Ray executor run workers elsewhere.
+"""
+
+from orchestrator.contracts.llm import (
+    LLM,
+    BatchItem,
+    BatchLLM,
+    LLMResponse,
+    RateLimitInfo,
+    supports_batches,
+)
+from orchestrator.contracts.task import TaskResult, TaskSpec
+from orchestrator.contracts.tools import BUILTIN_TOOL_NAMES, CLIENT_TOOLS, SERVER_TOOLS
+from orchestrator.contracts.usage import Usage, add_cost
+from orchestrator.contracts.values import JSON
+from orchestrator.contracts.worker import CallFn, Emit, StateAccess, WorkerContext
+
+__all__ = [
+    "BUILTIN_TOOL_NAMES",
+    "CLIENT_TOOLS",
+    "JSON",
+    "LLM",
+    "SERVER_TOOLS",
+    "BatchItem",
+    "BatchLLM",
+    "CallFn",
+    "Emit",
+    "LLMResponse",
+    "RateLimitInfo",
+    "StateAccess",
+    "TaskResult",
+    "TaskSpec",
+    "Usage",
+    "WorkerContext",
+    "add_cost",
+    "supports_batches",
+]

@@ -1,0 +1,245 @@
+"""One task, from start to end: reuse on resume, the attempts, the retries, the events.
+
+Every unit of work (an agent call, one fan-out item, a `run` command) goes through
+`TaskRunner.run`. A step kind says what the task is with a `prepare` function (render the prompt
+or the command; say how one attempt runs); the runner does the rest, the same way for all:
+
+- a key that succeeded in an earlier process is not run again: its output is reused;
+- before a new task starts, the sink's pace is awaited and a stopped run starts nothing;
+- each attempt is bounded by the task's timeout; a timeout, a `TaskFailed` or a retryable API
+  error past the dispatcher's horizon is tried again after a jittered exponential wait, up to
+  the step's `retries` (API errors are not: the dispatcher already retried them); a budget
+  stop or a fatal error ends it at once;
+- the task's status only moves forward (`states.advance`): one `TaskStarted`, one
+  `TaskFinished`, with what every attempt cost, also when it is cancelled mid-attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from orchestrator.config import RetryConfig
+from orchestrator.contracts import Emit, TaskResult, Usage
+from orchestrator.engine.backpressure import Sleep
+from orchestrator.engine.plan import StopReason, TaskOutcome, reused
+from orchestrator.engine.runs import PriorTask
+from orchestrator.errors import (
+    BudgetExceeded,
+    FatalError,
+    OrchestrateError,
+    RetryableError,
+    TaskFailed,
+)
+from orchestrator.events import TaskFinished, TaskRetried, TaskStarted
+from orchestrator.ids import new_id
+from orchestrator.states import TaskStatus, advance
+
+
+class Stop:
+    """The run's stop flag, shared by every task: the first reason given wins."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: StopReason | None = None
+
+    def request(self, reason: StopReason) -> None:
+        self.reason = self.reason or reason
+
+
+@dataclass(slots=True)
+class Ended:
+    """How one attempt ended without raising: succeeded, or failed for good (a command's
+    non-zero exit is not retried: resume runs it again instead)."""
+
+    status: TaskStatus
+    output: Any = None
+    error: str | None = None
+    spent: TaskResult | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A task ready to start: what `TaskStarted` shows and how to run one attempt. An attempt
+    returns a worker's `TaskResult` (it succeeded: `attempt` may be the worker call itself, no
+    wrapper between) or an `Ended`."""
+
+    prompt: str
+    attempt: Callable[[], Awaitable[Ended | TaskResult]]
+    retries: int
+    timeout_s: float | None
+    agent: str | None = None
+    model: str | None = None
+    system: str | None = None
+
+
+Prepare = Callable[[str], Prepared]  # given the new task id; raises OrchestrateError
+
+
+def should_retry(error: BaseException, attempt: int, retries: int, stop: StopReason | None) -> bool:
+    """Whether a failed attempt is tried again: only timeouts and `TaskFailed`, while the
+    step's retries last and the run goes on. A retryable API error reaching here has already
+    been retried by the dispatcher until its horizon."""
+    if isinstance(error, RetryableError) or stop is not None:
+        return False
+    return isinstance(error, TaskFailed | TimeoutError) and attempt <= retries
+
+
+def retry_delay(attempt: int, retry: RetryConfig, rand: Callable[[], float]) -> float:
+    """Seconds before attempt `attempt + 1`: exponential from `base_delay`, capped at
+    `max_delay`, then jittered into its upper half."""
+    wait: float = min(retry.max_delay, retry.base_delay * 2.0 ** (attempt - 1))
+    return wait * (0.5 + rand() / 2)
+
+
+def _failure_message(error: BaseException, timeout_s: float | None) -> str:
+    if isinstance(error, TimeoutError):
+        return f"timed out after {timeout_s or 0:g}s"
+    return str(error)
+
+
+class TaskRunner:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        emit: Emit,
+        prior: Mapping[str, PriorTask],
+        stop: Stop,
+        retry: RetryConfig,
+        sleep: Sleep,
+        rand: Callable[[], float],
+        pace: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.emit = emit
+        self.prior = prior
+        self.stop = stop
+        self.retry = retry
+        self.sleep = sleep
+        self.rand = rand
+        self.pace = pace
+
+    async def run(
+        self,
+        *,
+        path: str,
+        key: str,
+        index: int | None,
+        iteration: int | None,
+        prepare: Prepare,
+    ) -> TaskOutcome:
+        reuse = reused(self.prior, key)
+        if reuse is not None:
+            return reuse
+        if self.pace is not None:
+            await self.pace()
+        if self.stop.reason:
+            return TaskOutcome(TaskStatus.CANCELLED, error=f"run {self.stop.reason}")
+        task_id = new_id()
+        try:
+            task = prepare(task_id)
+        except OrchestrateError as exc:
+            return TaskOutcome(TaskStatus.FAILED, error=str(exc))
+        self.emit(
+            TaskStarted(
+                run_id=self.run_id,
+                task_id=task_id,
+                step_id=path,
+                key=key,
+                index=index,
+                iteration=iteration,
+                agent=task.agent,
+                model=task.model,
+                system=task.system,
+                prompt=task.prompt,
+            )
+        )
+        # The attempt loop lives in this frame: every call of a task awaits through it.
+        state = _Attempts(self, task_id, path)
+        try:
+            while True:
+                state.attempt += 1
+                try:
+                    with anyio.fail_after(task.timeout_s):
+                        ended = await task.attempt()
+                except BudgetExceeded as exc:
+                    self.stop.request(StopReason.BUDGET)
+                    return state.end(TaskStatus.CANCELLED, None, str(exc), None)
+                except (TaskFailed, TimeoutError, RetryableError) as exc:
+                    message = _failure_message(exc, task.timeout_s)
+                    if isinstance(exc, TaskFailed) and isinstance(exc.spent, TaskResult):
+                        state.earlier.add_spent(exc.spent)
+                    if not should_retry(exc, state.attempt, task.retries, self.stop.reason):
+                        return state.end(TaskStatus.FAILED, None, message, state.earlier)
+                    await state.before_retry(message)
+                    continue
+                except FatalError as exc:
+                    return state.end(TaskStatus.FAILED, None, str(exc), state.earlier)
+                if isinstance(ended, TaskResult):
+                    ended.add_spent(state.earlier)
+                    return state.end(TaskStatus.SUCCEEDED, ended.output, None, ended)
+                if ended.status == TaskStatus.SUCCEEDED:
+                    spent = ended.spent or TaskResult(output=ended.output)
+                    spent.add_spent(state.earlier)
+                    return state.end(ended.status, ended.output, None, spent)
+                return state.end(ended.status, ended.output, ended.error, None)
+        except anyio.get_cancelled_exc_class():  # also while waiting to retry
+            state.end(TaskStatus.CANCELLED, None, "cancelled", None)
+            raise
+
+
+class _Attempts:
+    """The state of one started task's attempts; ends it exactly once."""
+
+    __slots__ = ("attempt", "earlier", "path", "runner", "status", "task_id")
+
+    def __init__(self, runner: TaskRunner, task_id: str, path: str) -> None:
+        self.runner = runner
+        self.task_id = task_id
+        self.path = path
+        self.status = TaskStatus.RUNNING
+        self.attempt = 0
+        self.earlier = TaskResult(output=None)  # what failed attempts used: it counts too
+
+    async def before_retry(self, error: str) -> None:
+        runner = self.runner
+        wait = retry_delay(self.attempt, runner.retry, runner.rand)
+        runner.emit(
+            TaskRetried(
+                run_id=runner.run_id,
+                task_id=self.task_id,
+                step_id=self.path,
+                attempt=self.attempt + 1,
+                error=error,
+                wait_s=round(wait, 3),
+            )
+        )
+        await runner.sleep(wait)
+
+    def end(
+        self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None
+    ) -> TaskOutcome:
+        """Finish the task: one `TaskFinished`, counting `spent` (None: nothing is counted, as
+        for a task cancelled or stopped by the budget)."""
+        self.status = advance(self.status, status, what=f"task {self.task_id}")
+        usage = spent.usage if spent else Usage()
+        self.runner.emit(
+            TaskFinished(
+                run_id=self.runner.run_id,
+                task_id=self.task_id,
+                step_id=self.path,
+                status=status,
+                output=output,
+                error=error,
+                usage=usage.to_dict(),
+                cost_usd=spent.cost_usd if spent else 0.0,
+                attempts=self.attempt,
+                turns=spent.turns if spent else 0,
+            )
+        )
+        return TaskOutcome(status, output, error)

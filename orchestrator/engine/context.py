@@ -1,0 +1,67 @@
+"""`RunContext`: what a step handler may use of the run it is part of.
+
+The scheduler builds one per run and passes it to every handler (see `engine/registry.py`).
+A handler reads the run's settings and limits, starts tasks through `tasks` inside `task_slots`,
+claims them against `limits.max_workers` with `claim_tasks`, walks nested steps with `walk`, and
+emits events; it holds no state of its own between calls. Nothing here speaks HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from orchestrator.config import Settings
+from orchestrator.contracts import LLM, Emit, TaskResult, TaskSpec, WorkerContext
+from orchestrator.engine.attempts import Stop, TaskRunner
+from orchestrator.engine.backpressure import Sleep
+from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.engine.plan import Scope, StepResult, over_max_workers
+from orchestrator.engine.resolve import RunLimits
+from orchestrator.engine.state import SharedState
+from orchestrator.workflow import Step
+
+WorkerFn = Callable[[TaskSpec, WorkerContext], Awaitable[TaskResult]]
+"""A runtime: runs one task to its result (`orchestrator.worker.run_worker` by default)."""
+
+Walk = Callable[[list[Step], Scope], Awaitable[dict[str, StepResult]]]
+# (step path, scope, kind, total tasks or None): emits StepStarted for a kind that announces itself
+Announce = Callable[[str, Scope, str, int | None], None]
+
+
+@dataclass(slots=True, kw_only=True)
+class RunContext:
+    run_id: str
+    settings: Settings
+    limits: RunLimits
+    emit: Emit
+    workspace: Path
+    llm: LLM
+    dispatcher: Dispatcher
+    state: SharedState
+    worker: WorkerFn
+    worker_ctx: WorkerContext  # what online workers get: calls through the dispatcher
+    tasks: TaskRunner
+    stop: Stop
+    sleep: Sleep
+    walk: Walk  # run a list of steps in a scope to their results (loops, sub-workflows)
+    announce: Announce
+    prior_batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
+    tasks_created: int = 0
+    task_slots: anyio.CapacityLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.task_slots = anyio.CapacityLimiter(self.limits.concurrency)
+
+    def claim_tasks(self, count: int, *, fanout: bool) -> str | None:
+        """Count `count` new tasks against `limits.max_workers`; or, if that would break the
+        limit, claim none and return why."""
+        problem = over_max_workers(
+            self.tasks_created, count, self.limits.max_workers, fanout=fanout
+        )
+        if problem is None:
+            self.tasks_created += count
+        return problem

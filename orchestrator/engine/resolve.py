@@ -1,0 +1,147 @@
+"""Settings resolution, in one place: which value of a setting a run or a task gets.
+
+A task's settings come from, first to last: the step, its agent file, the workflow's
+`defaults:`, then the layered settings (`configs/default.yaml` < project file < env < flags).
+A run's limits come from the request (CLI flags), then the workflow's `limits:`, then the
+settings. Pure functions: resolved once per step (not per fan-out item), tested directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.config import Settings
+from orchestrator.contracts import TaskSpec
+from orchestrator.engine.runs import RunRequest
+from orchestrator.workflow import Step, Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimits:
+    concurrency: int  # workers in flight across the run
+    max_workers: int  # tasks the run may create
+    max_cost_usd: float | None
+    max_tokens: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "max_workers": self.max_workers,
+            "max_cost_usd": self.max_cost_usd,
+            "max_tokens": self.max_tokens,
+        }
+
+
+def run_limits(request: RunRequest, settings: Settings) -> RunLimits:
+    """Flags > the workflow's `limits:` > settings (budgets have no settings default)."""
+    limits = request.workflow.limits
+    return RunLimits(
+        concurrency=request.concurrency or limits.concurrency or settings.engine.concurrency,
+        max_workers=request.max_workers or limits.max_workers or settings.engine.max_workers,
+        max_cost_usd=(
+            request.max_cost_usd if request.max_cost_usd is not None else limits.max_cost_usd
+        ),
+        max_tokens=request.max_tokens if request.max_tokens is not None else limits.max_tokens,
+    )
+
+
+def retries(step: Step, workflow: Workflow, settings: Settings) -> int:
+    """How often a failed task is tried again (and how many schema repairs a worker makes)."""
+    if step.retries is not None:
+        return int(step.retries)
+    if workflow.defaults.retries is not None:
+        return int(workflow.defaults.retries)
+    return settings.engine.retries
+
+
+def timeout(step: Step, workflow: Workflow, settings: Settings) -> float:
+    """Seconds one attempt of a task may take."""
+    return step.timeout or workflow.defaults.timeout or settings.engine.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSettings:
+    """An agent step's settings, resolved; every task of the step shares them."""
+
+    agent: str | None
+    model: str  # a full model id
+    system: str | None  # the agent's body, then the step's `system`
+    tools: tuple[str | dict[str, str], ...]  # the agent's tools, then the step's
+    max_tokens: int
+    stream: bool
+    max_turns: int
+    retries: int
+    timeout_s: float
+    cache_ttl: str | None  # set for fan-out items: they share a cacheable prefix
+
+
+def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSettings:
+    """Step > agent > workflow defaults > settings. Raises `UsageError` for an unknown agent."""
+    defaults = workflow.defaults
+    engine = settings.engine
+    agent = workflow.resolve_agent(step.agent) if step.agent else None
+    model = settings.resolve_model(
+        step.model or (agent.model if agent else None) or defaults.model or engine.model
+    )
+    systems = [s for s in ((agent.system if agent else None), step.system) if s]
+    tools: list[str | dict[str, str]] = list(agent.tools or []) if agent else []
+    for tool in step.tools:
+        if tool not in tools:
+            tools.append(tool)
+    max_tokens = (
+        step.max_tokens
+        or (agent.max_tokens if agent else None)
+        or defaults.max_tokens
+        or engine.max_tokens
+    )
+    cache_on = step.for_each is not None and settings.cache.enabled
+    return TaskSettings(
+        agent=agent.name if agent else None,
+        model=model,
+        system="\n\n".join(s.strip() for s in systems) or None,
+        tools=tuple(tools),
+        max_tokens=max_tokens,
+        stream=max_tokens > engine.stream_above_max_tokens,
+        max_turns=step.max_turns or defaults.max_turns or engine.max_turns,
+        retries=retries(step, workflow, settings),
+        timeout_s=timeout(step, workflow, settings),
+        cache_ttl=settings.cache.ttl if cache_on else None,
+    )
+
+
+def task_spec(
+    resolved: TaskSettings,
+    step: Step,
+    ctx: dict[str, Any],
+    *,
+    run_id: str,
+    task_id: str,
+    path: str,
+    key: str,
+    index: int | None,
+    workspace: str,
+) -> TaskSpec:
+    """One task's spec: the step's resolved settings and its templates rendered over `ctx`."""
+    assert step.prompt is not None
+    return TaskSpec(
+        run_id=run_id,
+        task_id=task_id,
+        step_id=path,
+        key=key,
+        index=index,
+        agent=resolved.agent,
+        model=resolved.model,
+        system=resolved.system,
+        prompt=step.prompt.render_str(ctx),
+        context=step.context.render_str(ctx) if step.context is not None else None,
+        max_tokens=resolved.max_tokens,
+        stream=resolved.stream,
+        tools=list(resolved.tools),
+        output=step.output,
+        max_turns=resolved.max_turns,
+        retries=resolved.retries,
+        timeout_s=resolved.timeout_s,
+        workspace=workspace,
+        cache_ttl=resolved.cache_ttl,
+    )
