@@ -117,8 +117,9 @@ class Harness:
         run_id: str = "RUNCC",
         resume: ResumeState | None = None,
         max_tokens: int | None = None,
+        path: Path | None = None,
     ) -> RunOutcome:
-        path = self.tmp / "wf.yaml"
+        path = path or self.tmp / "wf.yaml"
         path.write_text(textwrap.dedent(text))
         workflow = load_workflow(path, settings=self.settings)
         llm = make_llm(self.settings, simulate=True, base_url=self.sim.base_url)
@@ -134,7 +135,7 @@ class Harness:
                 return await engine.run(
                     RunRequest(
                         workflow=workflow,
-                        inputs={},
+                        inputs=workflow.coerce_inputs({}),
                         workspace=workspace,
                         run_id=run_id,
                         resume=resume,
