@@ -8,6 +8,7 @@ read what every Claude Code process could see.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -65,6 +66,9 @@ class EnvDumps:
 
     folder: Path
 
+    def mcp_configs(self) -> list[dict[str, Any]]:
+        return [json.loads(f.read_text()) for f in sorted(self.folder.glob("*.mcp.json"))]
+
     def all(self) -> list[dict[str, str]]:
         out = []
         for file in sorted(self.folder.glob("*.env")):
@@ -90,6 +94,9 @@ def wrapper(tmp_path: Path, claude_cli: Path) -> tuple[Path, EnvDumps]:
             f"""\
             #!/bin/sh
             env -0 > "{dumps}/$$.env"
+            for arg in "$@"; do
+              case "$arg" in *orchestrate-mcp.json) cp "$arg" "{dumps}/$$.mcp.json";; esac
+            done
             exec "{claude_cli}" "$@"
             """
         )

@@ -151,3 +151,41 @@ async def test_a_workspace_that_is_not_a_repository_fails_the_tasks_saying_how_t
     assert outcome.status == "failed"
     assert "git init" in (outcome.error or "")
     assert h.sim.log.find(path="/v1/messages") == []  # no worker started
+
+
+MCP = """
+version: 1
+name: mcp
+mcp_servers:
+  shared: {command: /bin/true, args: ["--workflow"]}
+  notes: {type: http, url: "http://127.0.0.1:9/mcp"}
+agents:
+  helper:
+    system: Be brief.
+    runtime: claude-code
+    mcp_servers:
+      notes: {type: http, url: "http://127.0.0.1:9/agent"}
+steps:
+  - id: ask
+    agent: helper
+    model: claude-haiku-4-5
+    mcp_servers:
+      own: {command: /bin/true, env: {TOKEN: "abc"}}
+    prompt: Say hello.
+"""
+
+
+async def test_claude_code_workers_receive_the_mcp_servers_of_workflow_agent_and_step(
+    harness: Any, wrapper: tuple[Path, EnvDumps], tmp_path: Path
+) -> None:
+    h = harness([])
+    outcome = await h.run(MCP, workspace=tmp_path, run_id="RUNMCP")
+    assert outcome.status == "succeeded", outcome.error
+    [config] = wrapper[1].mcp_configs()
+    assert config == {
+        "mcpServers": {
+            "shared": {"command": "/bin/true", "args": ["--workflow"]},
+            "notes": {"type": "http", "url": "http://127.0.0.1:9/agent"},  # the agent's wins
+            "own": {"command": "/bin/true", "env": {"TOKEN": "abc"}},
+        }
+    }

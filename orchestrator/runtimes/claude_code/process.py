@@ -86,8 +86,10 @@ def tool_names(spec: TaskSpec) -> list[str]:
     return names
 
 
-def command(cli: Path, spec: TaskSpec, *, mcp_servers: dict[str, Any] | None) -> list[str]:
-    """The CLI's arguments for `spec` (the prompt itself goes on stdin)."""
+def command(cli: Path, spec: TaskSpec, *, mcp_config: Path | None = None) -> list[str]:
+    """The CLI's arguments for `spec` (the prompt itself goes on stdin). `mcp_config` is the
+    file holding the task's MCP servers (a file, not an argument: their env may hold tokens,
+    and every user of the machine can read a process's arguments)."""
     tools = ",".join(tool_names(spec))
     argv = [
         str(cli),
@@ -113,11 +115,21 @@ def command(cli: Path, spec: TaskSpec, *, mcp_servers: dict[str, Any] | None) ->
         argv += ["--append-system-prompt", spec.system]
     if isinstance(spec.output, dict):
         argv += ["--json-schema", json.dumps(spec.output)]
-    if mcp_servers:
-        argv += ["--mcp-config", json.dumps({"mcpServers": mcp_servers})]
+    if mcp_config is not None:
+        argv += ["--mcp-config", str(mcp_config)]
     if shutil.which("setpriv"):
         argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
     return argv
+
+
+def write_mcp_config(home: Path, servers: dict[str, Any]) -> Path | None:
+    """The task's MCP servers as Claude Code's `.mcp.json`, readable by this user only."""
+    if not servers:
+        return None
+    path = home / "orchestrate-mcp.json"
+    path.write_text(json.dumps({"mcpServers": servers}))
+    path.chmod(0o600)
+    return path
 
 
 def prompt_text(spec: TaskSpec) -> str:

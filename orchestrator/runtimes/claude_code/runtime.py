@@ -116,7 +116,6 @@ class ClaudeCodeRuntime:
             yield self
 
     async def __call__(self, spec: TaskSpec, ctx: WorkerContext) -> TaskResult:
-        argv = process.command(self.cli, spec, mcp_servers=spec.mcp_servers or None)
         home = Path(await anyio.to_thread.run_sync(tempfile.mkdtemp, "", "orchestrate-claude-"))
         pid: list[int] = []
 
@@ -126,6 +125,8 @@ class ClaudeCodeRuntime:
             self.pids.append(number)
 
         try:
+            mcp_config = process.write_mcp_config(home, spec.mcp_servers)
+            argv = process.command(self.cli, spec, mcp_config=mcp_config)
             with self.proxy.lease(spec, ctx.call) as lease:
                 env = process.environment(
                     home=home, base_url=self.proxy.base_url, token=lease.token
