@@ -55,9 +55,8 @@ class Lease:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = 0.0
     calls: int = 0
-    stopped: BudgetExceeded | FatalError | None = (
-        None  # why the task's last call was refused for good
-    )
+    # why the task's last call was refused for good (every later one is refused too)
+    stopped: BudgetExceeded | FatalError | None = None
 
     def add(self, response: LLMResponse) -> None:
         self.calls += 1
