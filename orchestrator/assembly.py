@@ -205,7 +205,13 @@ class _NoModel:
     """The client of a run that has no API key and needs none (`run:` and `merge` steps only):
     a model call, which `needs_model` says cannot happen, fails plainly instead of leaving."""
 
-    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
         from orchestrator.llm import NO_KEY_MESSAGE
 
         raise FatalError(NO_KEY_MESSAGE)
@@ -248,6 +254,11 @@ async def execute(
         log = ui.make_run_log(private_dir(Path(settings.engine.logs_dir)) / f"{plan.run_id}.jsonl")
         closers.append(log.close)
         llm = _client(settings, plan.workflow, sim, concurrency, closers)
+        from orchestrator.telemetry import sink_from_env  # no OpenTelemetry unless OTEL_* is set
+
+        telemetry = sink_from_env(warn=lambda text: print(text, file=sys.stderr))
+        if telemetry is not None:
+            closers.insert(0, telemetry.close)  # last: a slow collector must not hold the display
         if freeze_heap:
             # Everything loaded by now (the SDK, pydantic, SQLAlchemy, the simulator: millions
             # of objects) lives as long as the process; keep the garbage collector from
@@ -255,7 +266,14 @@ async def execute(
             gc.collect()
             gc.freeze()
         async with store.writer() as writer:
-            all_sinks = [writer.send, log, *sinks]
+
+            def to_store(event: Event) -> None:
+                if event.type != "text_delta":  # deltas go to the run log only (README: volume)
+                    writer.send(event)
+
+            all_sinks: list[Sink] = [to_store, log, *sinks]
+            if telemetry is not None:
+                all_sinks.append(telemetry)
 
             def emit(event: Event) -> None:
                 for sink in all_sinks:

@@ -182,6 +182,17 @@ class CallRetried(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class TextDelta(Event):
+    """Text a streaming call received (one SSE text delta). For the run log and live views only:
+    the run assembly keeps it out of the store (volume; the call's response holds the text)."""
+
+    type: ClassVar[str] = "text_delta"
+    task_id: str
+    step_id: str
+    text: str
+
+
+@dataclass(slots=True, kw_only=True)
 class RateLimited(Event):
     """Run-wide backpressure changed: effective concurrency, or a global pause."""
 
@@ -252,6 +263,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TaskRetried,
         CallFinished,
         CallRetried,
+        TextDelta,
         RateLimited,
         BatchSubmitted,
         StateSet,

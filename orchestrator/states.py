@@ -93,6 +93,7 @@ _ANY = frozenset({*RunStatus, *StepStatus})
 # Where each word may go next (besides staying put). Read as: pending may become anything;
 # running (or a stale `interrupted`) may end any way; succeeded and skipped are for good; the
 # other final words only go back to running, when a resume re-opens them.
+_NOWHERE: frozenset[str] = frozenset()
 _NEXT: dict[str, frozenset[str]] = {
     "pending": _ANY,
     "running": _ANY - {"pending"},
@@ -112,7 +113,7 @@ def can_move(old: str, new: str) -> bool:
     A resume re-opens what did not succeed (a final word other than `succeeded` or
     `skipped`, or a stale `running`) by moving it to `running`.
     """
-    return old == new or new in _NEXT.get(old, frozenset())
+    return old == new or new in _NEXT.get(old, _NOWHERE)
 
 
 class StatusError(ValueError):

@@ -341,8 +341,19 @@ class FakeLLM:
 
     # --- the LLM protocol ----------------------------------------------------------------
 
-    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
-        return await self._answer(FakeRequest(copy.deepcopy(request), stream=stream))
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
+        response = await self._answer(FakeRequest(copy.deepcopy(request), stream=stream))
+        if stream and on_delta is not None:  # the whole text as one delta, as a short stream
+            for block in response.message.get("content") or []:
+                if block.get("type") == "text" and block.get("text"):
+                    on_delta(block["text"])
+        return response
 
     async def aclose(self) -> None:
         self.closed = True

@@ -359,6 +359,10 @@ def logs(
     json_: JsonOpt = False,
     db: DbOpt = None,
     poll: Annotated[float, typer.Option("--poll", hidden=True, min=0.01)] = _POLL_S,
+    text: Annotated[
+        bool,
+        typer.Option("--text", help="Print the text workers stream, labelled by task, instead."),
+    ] = False,
 ) -> None:
     """A run's event stream, oldest first. With --follow, wait for new events of a run another
     process executes, until it finishes (or its heartbeat goes stale: interrupted).
@@ -371,6 +375,19 @@ def logs(
     ctx = _Ctx(db)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
+        if text:  # from the run's JSON log, which holds the deltas the store does not (cli/web.py)
+            from orchestrator.cli.web import print_text
+
+            print_text(
+                store,
+                run_id,
+                ctx.db,
+                follow=follow,
+                stale_after=ctx.stale_after,
+                poll=poll,
+                json_lines=json_,
+            )
+            return
         printer = _LogPrinter(run_id)
         after = 0
 

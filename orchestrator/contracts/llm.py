@@ -8,6 +8,7 @@ instead of probing for a method by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
@@ -48,7 +49,13 @@ class LLM(Protocol):
     `stream=True`; the result is the same final message either way.
     """
 
-    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse: ...
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,  # streamed text, as it arrives
+    ) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
 

@@ -29,7 +29,7 @@ from orchestrator.engine.backpressure import (
 )
 from orchestrator.engine.budget import Budget
 from orchestrator.errors import FatalError, RetryableError
-from orchestrator.events import CallFinished, CallRetried, RateLimited
+from orchestrator.events import CallFinished, CallRetried, RateLimited, TextDelta
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.ids import new_id
 from orchestrator.states import CallStatus
@@ -167,7 +167,11 @@ class Dispatcher:
             async with self.window.limiter:
                 sent = self._clock()
                 try:
-                    response = await self.llm.create(dict(request), stream=stream)
+                    response = await self.llm.create(
+                        dict(request),
+                        stream=stream,
+                        on_delta=self._on_delta(spec) if stream else None,
+                    )
                 except (RetryableError, FatalError) as exc:
                     self._emit_call(spec, request, model, attempt, self._clock() - sent, exc)
                     raise
@@ -195,6 +199,14 @@ class Dispatcher:
                 used.output_tokens,
             )
             self.budget.settle(reservation, cost, used.total_tokens)
+
+    def _on_delta(self, spec: TaskSpec) -> Callable[[str], None]:
+        def on_delta(text: str) -> None:
+            self.emit(
+                TextDelta(run_id=self.run_id, task_id=spec.task_id, step_id=spec.step_id, text=text)
+            )
+
+        return on_delta
 
     def _emit_call(
         self,

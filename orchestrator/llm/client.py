@@ -20,7 +20,7 @@ import inspect
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
@@ -162,19 +162,30 @@ class AnthropicLLM:
                 params["output_config"] = {**output_config, "format": fmt}
         return params, stream
 
-    async def create(self, request: dict[str, Any], *, stream: bool = False) -> LLMResponse:
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
         """Send one Messages API request; no retries. Raises `RetryableError` or `FatalError`.
 
         `request` holds Messages API parameters (and may hold `extra_headers`). A request key
         `"stream": True` is taken out and means the same as `stream=True`: the request goes
         through the SDK's streaming helper and the final message is assembled from the events,
-        so the result has the same shape either way.
+        so the result has the same shape either way. `on_delta`, when streaming, receives each
+        text delta as it arrives (live views; it must not block).
         """
         params, stream_key = self._params(request)
         started = time.perf_counter()
         try:
             if stream or stream_key:
                 async with self._client.messages.stream(**params) as events:
+                    if on_delta is not None:
+                        async for event in events:
+                            if event.type == "text":
+                                on_delta(event.text)
                     final = await events.get_final_message()
                     headers: Mapping[str, str] = events.response.headers
                 message = normalise_message(final.model_dump(mode="json", exclude_none=True))

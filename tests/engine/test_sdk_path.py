@@ -20,16 +20,20 @@ steps:
   - id: each
     for_each: "{{ range(%d) | list }}"
     system: You answer briefly.
-    context: "Shared background for every item: the quick brown fox."
+    context: "%s"
     prompt: "item {{ item }}"
 """
+# Over the model's minimum cacheable prefix (1,024 tokens at 4 characters a token): below it the
+# API, and the simulator, cache nothing. One item at a time: as on the API, items sent together
+# would all write the prefix before any could read it.
+BACKGROUND = "Shared background for every item: the quick brown fox. " * 80
 
 
 async def test_the_shared_prefix_is_written_once_then_read_from_the_cache(
     make_harness: Any,
 ) -> None:
     h = make_harness()
-    outcome = await h.run(FANOUT % 4)
+    outcome = await h.run(FANOUT % (4, BACKGROUND))
     assert outcome.status == "succeeded", outcome.error
     for entry in h.sim.log.find(step="each"):
         assert entry.body is not None
@@ -42,7 +46,7 @@ async def test_the_shared_prefix_is_written_once_then_read_from_the_cache(
 
 async def test_tokens_recorded_equal_what_the_api_reported(make_harness: Any) -> None:
     h = make_harness()
-    outcome = await h.run(FANOUT % 4)
+    outcome = await h.run(FANOUT % (4, BACKGROUND))
     assert outcome.status == "succeeded"
     reported = 0
     for entry in h.sim.log.find(status=200):
