@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.contracts import Usage
+from orchestrator.environment import SandboxPolicy, parse_sandbox
 from orchestrator.errors import UsageError
 
 PROJECT_FILE = "orchestrate.yaml"
@@ -155,7 +156,10 @@ class Settings(_Model):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)  # see orchestrator.environment
     sources: list[str] = Field(default_factory=list, exclude=True)
+
+    _sandbox = field_validator("sandbox", mode="before")(parse_sandbox)
 
     def resolve_model(self, name: str | None) -> str:
         """An alias or a full id -> a full id (unknown ids pass through: the API decides)."""

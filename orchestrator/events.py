@@ -57,6 +57,8 @@ class RunStarted(Event):
     resumed: bool = False  # True when `orchestrate resume` took an existing run over
     pid: int | None = None
     limits: dict[str, JSON] = field(default_factory=dict)
+    # how Bash and `run:` commands are sandboxed: {mode, network, backend, version|problem}
+    sandbox: dict[str, JSON] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -39,6 +39,7 @@ class TaskSpec:
     stream: bool | None = None  # None: decide from max_tokens
     runtime: str = "api"  # "api" (orchestrator/worker) | "claude-code" (orchestrator/runtimes)
     mcp_servers: dict[str, Any] = field(default_factory=dict)  # Claude Code's .mcp.json shape
+    sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator.environment import without_secrets
+from orchestrator.environment import SandboxPolicy, prepare_launch, without_secrets
 from orchestrator.errors import TaskFailed
 
 
@@ -21,6 +21,7 @@ class CommandResult:
     stdout: str
     stderr: str
     exit_code: int
+    warning: str | None = None  # ran unsandboxed under `sandbox: auto` (see environment.py)
 
 
 def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -31,10 +32,20 @@ def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 async def run_command(
-    command: str, *, cwd: Path, timeout_s: float | None, env: dict[str, str] | None = None
+    command: str,
+    *,
+    cwd: Path,
+    timeout_s: float | None,
+    env: dict[str, str] | None = None,
+    sandbox: SandboxPolicy | None = None,
 ) -> CommandResult:
+    """Raises `SandboxUnavailable` when the policy demands a sandbox that this machine lacks."""
+    policy = sandbox or SandboxPolicy()
+    launch = await prepare_launch(
+        ["bash", "-c", command], workspace=cwd, policy=policy, origin="run"
+    )
     process = await anyio.open_process(
-        ["bash", "-c", command],
+        launch.argv,
         cwd=cwd,
         env=command_env(env),
         stdin=subprocess.DEVNULL,
@@ -67,6 +78,7 @@ async def run_command(
         stdout=stdout.decode("utf-8", "replace"),
         stderr=stderr.decode("utf-8", "replace"),
         exit_code=code,
+        warning=launch.warning,
     )
 
 

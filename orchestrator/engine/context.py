@@ -52,6 +52,7 @@ class RunContext:
     announce: Announce
     prior_batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
     tasks_created: int = 0
+    sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
     task_slots: anyio.CapacityLimiter = field(init=False)
     # `isolation: worktree` and `merge: branches`; touches git only once a step needs it
     worktrees: Worktrees = field(init=False)

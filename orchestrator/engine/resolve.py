@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.config import Settings
 from orchestrator.contracts import TaskSpec
 from orchestrator.engine.runs import RunRequest
+from orchestrator.environment import SandboxPolicy
 from orchestrator.workflow import Step, Workflow
 
 
@@ -74,8 +75,14 @@ class TaskSettings:
     retries: int
     timeout_s: float
     cache_ttl: str | None  # set for fan-out items: they share a cacheable prefix
+    sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
     runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
     mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name
+
+
+def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
+    """`sandbox:` on a step overrides the settings' (the loader normalises it: step_sandbox)."""
+    return settings.sandbox.override(getattr(step, "sandbox", None))
 
 
 def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSettings:
@@ -113,6 +120,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         cache_ttl=settings.cache.ttl if cache_on else None,
         runtime=runtime,
         mcp_servers=tuple(servers.items()),
+        sandbox=sandbox(step, settings).to_dict(),
     )
 
 
@@ -152,4 +160,5 @@ def task_spec(
         cache_ttl=resolved.cache_ttl,
         runtime=resolved.runtime,
         mcp_servers=dict(resolved.mcp_servers),
+        sandbox=resolved.sandbox,
     )

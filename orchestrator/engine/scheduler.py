@@ -50,6 +50,7 @@ from orchestrator.engine.plan import (
 from orchestrator.engine.resolve import run_limits
 from orchestrator.engine.runs import ResumeState, RunOutcome, RunRequest
 from orchestrator.engine.state import SharedState
+from orchestrator.environment import describe_sandbox
 from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.events import Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from orchestrator.states import RunStatus, StepStatus, advance
@@ -121,7 +122,7 @@ class Engine:
 
     async def run(self, request: RunRequest) -> RunOutcome:
         run = _Run(self, request)
-        run.announce()
+        await run.announce()
         scope = self._scope = anyio.CancelScope()
         if self._cancel_reason:  # cancelled before the run began
             scope.cancel()
@@ -216,7 +217,7 @@ class _Run:
 
     # --- the run --------------------------------------------------------------------------
 
-    def announce(self) -> None:
+    async def announce(self) -> None:
         wf = self.workflow
         self.emit(
             RunStarted(
@@ -230,6 +231,7 @@ class _Run:
                 resumed=self.request.resume is not None,
                 pid=os.getpid(),
                 limits=self.limits.to_dict(),
+                sandbox=await describe_sandbox(self.ctx.settings.sandbox),
             )
         )
 

@@ -9,6 +9,7 @@ arrives with status 200 and only a type).
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -68,6 +69,30 @@ def _status_kind(status: int, error_type: str | None, should_retry: str | None) 
     if 200 <= status < 400:
         # An `error` event inside a 200 stream whose type we do not know: transient by nature.
         return "server"
+    return None
+
+
+# getaddrinfo's "no such name" answers; EAI_AGAIN (a DNS server not answering) is transient.
+_NO_SUCH_HOST = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """ "connection refused" or "host name not found" when that is what the transport's chain of
+    causes says (the SDK wraps it two or three levels deep), else None."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        error = stack.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_HOST:
+            return "host name not found"
+        for linked in (error.__cause__, error.__context__, getattr(error, "os_error", None)):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
     return None
 
 

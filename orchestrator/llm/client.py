@@ -7,6 +7,13 @@ Invariants:
   429/529 across hundreds of workers is handled once, globally.
 - Every SDK error is translated into `RetryableError`/`FatalError` (see `_errors.py`); the API key
   never appears in an error, a log line or an `LLMResponse`.
+- A streamed reply is complete only when `message_stop` arrives: a stream that ends cleanly before
+  it (a proxy or load balancer cutting it) is a `RetryableError`, never a reply without a
+  stop_reason.
+- Connection refused (or a host name that does not resolve) before this client has ever reached
+  the server is a `FatalError` naming the URL tried: it is a wrong `ANTHROPIC_BASE_URL`, and
+  retrying it toward the 15-minute horizon only hides that. Once any call got an HTTP response,
+  the same error is retryable (a server restarting).
 - Responses are returned as plain JSON dicts. On the non-streaming path the body is decoded with
   `json.loads` instead of being built into SDK models and dumped again: the SDK's per-call CPU is
   what bounds throughput with hundreds of workers.
@@ -24,8 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
-from orchestrator.errors import RetryableError, UsageError
-from orchestrator.llm._errors import redact, translate_error
+from orchestrator.errors import FatalError, LLMError, RetryableError, UsageError
+from orchestrator.llm._errors import redact, translate_error, unreachable_reason
 from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
 from orchestrator.llm.usage import usage_from_message
 
@@ -142,6 +149,8 @@ class AnthropicLLM:
             http_client=http_client,
         )
         self._adapt_schema = _SchemaAdapter()
+        # Set once any request got an HTTP response (success or API error): the URL is right.
+        self._reached_server = False
 
     def __repr__(self) -> str:  # never show the key
         return f"AnthropicLLM(base_url={self.base_url!r}, transport={self.transport!r})"
@@ -161,6 +170,29 @@ class AnthropicLLM:
                 fmt = {**fmt, "schema": self._adapt_schema(fmt["schema"])}
                 params["output_config"] = {**output_config, "format": fmt}
         return params, stream
+
+    def _url(self) -> str:
+        """The API's URL as tried, without any user:password part."""
+        url = self._client.base_url
+        return str(url.copy_with(username=None, password=None) if url.userinfo else url)
+
+    def _translate(self, exc: BaseException) -> LLMError:
+        import anthropic
+
+        if isinstance(exc, anthropic.APIStatusError):
+            self._reached_server = True
+        error = translate_error(exc, secrets=self._secrets)
+        reason = unreachable_reason(exc)
+        if isinstance(error, RetryableError) and reason and not self._reached_server:
+            where = redact(self._url(), self._secrets)
+            return FatalError(
+                message=(
+                    f"cannot reach the Messages API at {where}: {reason}, and it has not "
+                    "answered any request of this run (check ANTHROPIC_BASE_URL, or unset it "
+                    "to use https://api.anthropic.com)"
+                )
+            )
+        return error
 
     async def create(
         self,
@@ -182,21 +214,35 @@ class AnthropicLLM:
         try:
             if stream or stream_key:
                 async with self._client.messages.stream(**params) as events:
-                    if on_delta is not None:
-                        async for event in events:
-                            if event.type == "text":
-                                on_delta(event.text)
+                    self._reached_server = True
+                    seen = 0
+                    stopped = False
+                    async for event in events:
+                        seen += 1
+                        stopped = stopped or event.type == "message_stop"
+                        if on_delta is not None and event.type == "text":
+                            on_delta(event.text)
+                    if not stopped:
+                        where = "mid-message" if seen else "before any event"
+                        raise RetryableError(
+                            message=(
+                                f"the response stream ended {where}, without message_stop: "
+                                "the reply is incomplete"
+                            ),
+                            kind="connection",
+                        )
                     final = await events.get_final_message()
                     headers: Mapping[str, str] = events.response.headers
                 message = normalise_message(final.model_dump(mode="json", exclude_none=True))
             else:
                 raw = await self._client.messages.with_raw_response.create(**params)
+                self._reached_server = True
                 headers = raw.headers
                 message = _decode(await raw.read(), self._secrets)
         except RetryableError:
             raise
         except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from None
+            raise self._translate(exc) from None
         latency = time.perf_counter() - started
         ratelimit = read_ratelimit(headers)
         return LLMResponse(
@@ -220,7 +266,7 @@ class AnthropicLLM:
         try:
             batch = await self._client.messages.batches.create(requests=items)  # type: ignore[arg-type]
         except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from None
+            raise self._translate(exc) from None
         return str(batch.id)
 
     async def batch_status(self, batch_id: str) -> str:
@@ -228,7 +274,7 @@ class AnthropicLLM:
         try:
             batch = await self._client.messages.batches.retrieve(batch_id)
         except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from None
+            raise self._translate(exc) from None
         return str(batch.processing_status)
 
     async def batch_results(self, batch_id: str) -> dict[str, BatchItem]:
@@ -254,7 +300,7 @@ class AnthropicLLM:
                 else:
                     out[item.custom_id] = BatchItem(status=str(result.type))
         except Exception as exc:
-            raise translate_error(exc, secrets=self._secrets) from None
+            raise self._translate(exc) from None
         return out
 
     async def aclose(self) -> None:

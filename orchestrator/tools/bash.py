@@ -1,9 +1,13 @@
 """The Bash tool: one `bash -c` command in the workspace, bounded in time and output.
 
-Only granted when a workflow names it. The child's environment carries no `ANTHROPIC_*` variable
-and no `*_API_KEY`/`*_AUTH_TOKEN`, so a prompt-injected command cannot read the run's credentials.
+Only granted when a workflow names it. The command is one the model wrote, so it runs in the
+sandbox (`orchestrator.environment`: bubblewrap, only the workspace writable, no network, the
+engine's process out of sight) unless the setting is `sandbox: off`; under `auto` without a
+working bubblewrap the call is refused with a tool error that says how to install it. Either way
+the child's environment carries no `ANTHROPIC_*` variable and no `*_API_KEY`/`*_AUTH_TOKEN`.
 The command runs in its own session; on timeout, cancellation or completion the whole process
-group is killed, so background children do not outlive the call.
+group (and, sandboxed, the whole PID namespace) is killed, so background children do not outlive
+the call.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import Process
 
-from orchestrator.environment import without_secrets
+from orchestrator.environment import (
+    SandboxPolicy,
+    SandboxUnavailable,
+    prepare_launch,
+    without_secrets,
+)
+from orchestrator.errors import ToolError
 from orchestrator.tools.base import Tool, ToolOutcome, object_schema
 
 DEFAULT_TIMEOUT_MS = 120_000
@@ -26,11 +38,20 @@ _DRAIN_AFTER_EXIT_S = 0.5
 _NOTE_ROOM = 160
 
 
-def bash_tool(workspace: str, max_output_chars: int) -> Tool:
+def bash_tool(workspace: str, max_output_chars: int, sandbox: SandboxPolicy | None = None) -> Tool:
+    policy = sandbox or SandboxPolicy()
+
     async def handler(args: dict[str, Any]) -> ToolOutcome:
         timeout_ms = min(int(args.get("timeout") or DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
+        argv = ["bash", "-c", args["command"]]
+        try:
+            launch = await prepare_launch(
+                argv, workspace=Path(workspace), policy=policy, origin="tool"
+            )
+        except SandboxUnavailable as exc:
+            raise ToolError(str(exc)) from None
         return await run_command(
-            args["command"],
+            launch.argv,
             cwd=workspace,
             timeout_s=timeout_ms / 1000,
             max_output_chars=max_output_chars,
@@ -40,12 +61,12 @@ def bash_tool(workspace: str, max_output_chars: int) -> Tool:
 
 
 async def run_command(
-    command: str, *, cwd: str, timeout_s: float, max_output_chars: int
+    argv: Sequence[str], *, cwd: str, timeout_s: float, max_output_chars: int
 ) -> ToolOutcome:
     output = _BoundedOutput(max_output_chars)
     timed_out = False
     process = await anyio.open_process(
-        ["bash", "-c", command],
+        list(argv),
         cwd=cwd,
         env=without_secrets(),
         stdin=subprocess.DEVNULL,

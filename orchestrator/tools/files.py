@@ -1,15 +1,21 @@
 """The file tools, with Claude Code's names and argument shapes: Read, Write, Edit, Glob, Grep.
 
 Every path goes through `Workspace.resolve`, so nothing outside the run's workspace is read,
-listed or written. All file I/O runs in a worker thread (`anyio.to_thread.run_sync`): hundreds of
+listed or written. A regular file with more than one hard link is refused too: its other name
+may be outside the workspace, and finding it would mean searching the whole filesystem. The link
+count is checked on the opened file (`fstat`), and files are opened without following a final
+symlink and without truncating first, so a name swapped after the check cannot redirect a read or
+a write. All file I/O runs in a worker thread (`anyio.to_thread.run_sync`): hundreds of
 workers share one event loop. Results name paths relative to the workspace.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -82,7 +88,7 @@ class _FileOps:
         path = self._existing_file(arg)
         offset = max(int(args.get("offset") or 1), 1)
         limit = int(args.get("limit") or READ_DEFAULT_LINES)
-        with _opening(arg), path.open("rb") as raw:
+        with _opening(arg), _open_checked(path, arg) as raw:
             if b"\0" in raw.read(_SNIFF_BYTES):
                 raise ToolError(f"file '{arg}' looks binary; Read shows text files only")
         shown: list[str] = []
@@ -90,7 +96,11 @@ class _FileOps:
         budget = max(self.max_chars - _NOTE_ROOM, 1)  # leave room for the "showing lines" note
         total = 0
         cut_for_size = False
-        with _opening(arg), path.open(encoding="utf-8", errors="replace") as text:
+        with (
+            _opening(arg),
+            _open_checked(path, arg) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as text,
+        ):
             for number, line in enumerate(text, start=1):
                 total = number
                 if number < offset or number >= offset + limit or cut_for_size:
@@ -130,7 +140,7 @@ class _FileOps:
         data = args["content"].encode("utf-8")
         with _opening(arg):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            _write_checked(path, arg, data)
         verb = "Updated" if existed else "Created"
         return f"{verb} {self.ws.relative(path)} ({len(data)} bytes)"
 
@@ -169,8 +179,8 @@ class _FileOps:
                     "to make it unique, or pass replace_all=true to replace every occurrence"
                 )
             updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        with _opening(arg), path.open("w", encoding="utf-8", newline="") as out:
-            out.write(updated)
+        with _opening(arg):
+            _write_checked(path, arg, updated.encode("utf-8"))
         plural = "s" if count != 1 else ""
         return f"Edited {self.ws.relative(path)} ({count} replacement{plural})"
 
@@ -303,8 +313,8 @@ class _FileOps:
         return path
 
     def _read_text(self, arg: str, path: Path) -> str:
-        with _opening(arg):
-            data = path.read_bytes()
+        with _opening(arg), _open_checked(path, arg) as raw:
+            data = raw.read()
         try:
             # Decoded from bytes, not text mode: CRLF files keep their line endings on write-back.
             return data.decode("utf-8")
@@ -329,6 +339,37 @@ class _FileOps:
                     if not self.ws.contains(real) or not real.is_file():
                         continue
                 yield path
+
+
+def _refuse_hard_link(fd: int, arg: str) -> None:
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        raise ToolError(
+            f"refused: '{arg}' has {info.st_nlink} hard links, and another name of the same file "
+            "may be outside the workspace; file tools do not read or write hard-linked files. "
+            "Work on a copy instead (e.g. `cp` it to a new name)"
+        )
+
+
+def _open_checked(path: Path, arg: str) -> io.BufferedReader:
+    """`path` opened for binary reading, refused if it is hard-linked (see the docstring)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _refuse_hard_link(fd, arg)
+        return open(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _write_checked(path: Path, arg: str, data: bytes) -> None:
+    """Replace the content of `path` (created if missing), refusing a hard-linked file. Opened
+    without O_TRUNC: the link count is checked before anything is changed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    with open(fd, "wb", closefd=True) as out:
+        _refuse_hard_link(fd, arg)
+        out.truncate(0)
+        out.write(data)
 
 
 class _opening:
@@ -365,12 +406,14 @@ def _relative_to(path: Path, root: Path) -> str:
 
 
 def _text_or_none(path: Path) -> str | None:
-    """The file's text, or None for binary, huge or unreadable files (Grep skips those)."""
+    """The file's text, or None for binary, huge, hard-linked or unreadable files (Grep skips
+    those)."""
     try:
-        if path.stat().st_size > GREP_MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
+        with _open_checked(path, path.name) as raw:
+            if os.fstat(raw.fileno()).st_size > GREP_MAX_FILE_BYTES:
+                return None
+            data = raw.read()
+    except (OSError, ToolError):
         return None
     if b"\0" in data[:_SNIFF_BYTES]:
         return None

@@ -3,6 +3,13 @@
 The tool's name is the function's name, its description the docstring, and its input schema comes
 from the type hints (pydantic). Sync functions run in a worker thread, async ones are awaited. A
 string result is sent as is, anything else as JSON; an exception becomes an `is_error` result.
+
+A Python tool runs inside the engine's process, with its full environment (the API key included)
+and no sandbox: it is trusted code the author wrote. So a function of Python's standard library is
+refused (`subprocess:getoutput`, `os:system`, `builtins:eval`, `io:open`...), even when re-exported
+from another module: none of them was written as a tool, and many hand the model a shell, an
+evaluator or every file on the machine. The explicit way to allow one is to write a function in
+your own module that does exactly what the model may do, and name that.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +31,9 @@ from orchestrator.tools.base import Tool
 
 def python_tool(ref: str) -> Tool:
     fn = _import(ref)
+    refusal = stdlib_refusal(ref, fn)
+    if refusal:
+        raise UsageError(refusal)
     name = getattr(fn, "__name__", "")
     if not name.isidentifier():
         raise UsageError(f"python tool '{ref}': cannot name a tool after {fn!r}")
@@ -81,6 +92,24 @@ def _import(ref: str) -> Callable[..., Any]:
         raise UsageError(f"python tool '{ref}': '{attr}' is not a function")
     fn: Callable[..., Any] = target
     return fn
+
+
+def stdlib_refusal(ref: str, fn: Callable[..., Any] | None = None) -> str | None:
+    """Why `ref` may not be a tool (a standard-library function), or None. Without `fn` only
+    the module named in `ref` is checked (no import: what `validate` can afford); with it, the
+    module that defined the function too, which catches re-exports."""
+    defined_in = getattr(fn, "__module__", None) if fn is not None else None
+    for module in (ref.partition(":")[0], defined_in if isinstance(defined_in, str) else ""):
+        if module.partition(".")[0] in sys.stdlib_module_names:
+            return (
+                f"python tool '{ref}': refused: '{module}' is part of Python's standard library. "
+                "Python tools run in the engine's process with its full environment (the API key "
+                "included) and no sandbox, and standard-library functions can run commands, read "
+                "any file or evaluate code. Write a function in your own module that does only "
+                "what the model may do, and name that instead (for shell commands, grant Bash, "
+                "which runs sandboxed)"
+            )
+    return None
 
 
 def _pydantic_problems(exc: pydantic.ValidationError) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES, SERVER_TOOLS, StateAccess
+from orchestrator.environment import SandboxPolicy, parse_sandbox
 from orchestrator.errors import ToolError, UsageError
 from orchestrator.tool_names import unknown_tool_message
 from orchestrator.tools.base import Tool, ToolOutcome, input_problems, truncate
@@ -104,8 +105,16 @@ def build_toolset(
     workspace: Path,
     state: StateAccess,
     max_output_chars: int = 30000,
+    sandbox: SandboxPolicy | Mapping[str, Any] | None = None,
 ) -> Toolset:
-    """The tools a step grants: built-in names, or `{"python": "pkg.mod:fn"}` entries."""
+    """The tools a step grants: built-in names, or `{"python": "pkg.mod:fn"}` entries.
+
+    `sandbox`: the step's resolved `sandbox:` setting (a `SandboxPolicy` or its dict, as a
+    `TaskSpec` carries it); Bash runs under it. Default: `auto`."""
+    try:
+        policy = parse_sandbox(sandbox)
+    except ValueError as exc:
+        raise UsageError(f"sandbox: {exc}") from None
     root = Path(os.path.realpath(workspace))
     if not root.is_dir():
         raise UsageError(f"workspace '{workspace}' is not a directory")
@@ -119,7 +128,7 @@ def build_toolset(
         if not builtins:
             builtins.update(file_tools(ws, max_output_chars))
             builtins.update(state_tools(state))
-            builtins["Bash"] = bash_tool(str(root), max_output_chars)
+            builtins["Bash"] = bash_tool(str(root), max_output_chars, policy)
         return builtins[name]
 
     for entry in tools:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.contracts import Usage
 from orchestrator.web.graphs import Chart, Graph, activity_chart, step_graph
 
 if TYPE_CHECKING:
@@ -44,12 +45,7 @@ class Activity:
     def apply(self, seq: int, ts: float, kind: str, p: dict[str, Any]) -> None:
         self.last_seq = max(self.last_seq, seq)
         if kind == "call_finished":
-            usage = p.get("usage") or {}
-            tokens = sum(
-                int(v or 0)
-                for k, v in usage.items()
-                if k.endswith("_tokens") and "5m" not in k and "1h" not in k
-            )
+            tokens = Usage.from_dict(p.get("usage")).total_tokens
             status = str(p.get("status") or "")
             self.calls.append((ts, float(p.get("cost_usd") or 0.0), tokens, status))
             if status not in ("succeeded", ""):
@@ -127,15 +123,8 @@ class Views:
         }
 
     def run(self, run_id: str) -> Run | None:
-        record = self.store.get_run(run_id)
-        if record is None:
-            return None
-        status = self.store.run_status(record, self.stale_after)
-        if status == record.status:
-            return record
-        from dataclasses import replace
-
-        return replace(record, status=status)
+        # a detached row with the status as shown ("interrupted" when the heartbeat is stale)
+        return self.store.get_run(run_id, stale_after_s=self.stale_after)
 
     def activity(self, run_id: str) -> Activity:
         with self._lock:
@@ -154,7 +143,6 @@ class Views:
     def run_page(self, run: Run) -> dict[str, Any]:
         summaries = self.store.step_summaries(run.id)
         act = self.activity(run.id)
-        prompt = run.input_tokens + run.cache_read_input_tokens + run.cache_creation_input_tokens
         end = run.finished_at or (time.time() if run.status == "running" else None)
         return {
             "run": run,
@@ -164,7 +152,7 @@ class Views:
             "graphs": self.graphs(run, summaries),
             "activity": act,
             "chart": activity_chart(act.calls, act.tasks_done, run.started_at, end),
-            "cache_hit_ratio": run.cache_read_input_tokens / prompt if prompt else None,
+            "cache_hit_ratio": cache_hit_ratio(run.usage),
             "duration_s": (end - run.started_at) if end and run.started_at else None,
         }
 
@@ -236,7 +224,6 @@ class Views:
             if (e.payload or {}).get("task_id") == task.id
         ]
         mine.sort(key=lambda e: e.seq or 0)
-        prompt = task.input_tokens + task.cache_read_input_tokens + task.cache_creation_input_tokens
         return {
             "run": run,
             "after": self.activity(run.id).last_seq,
@@ -246,8 +233,14 @@ class Views:
             "tools": [e for e in mine if e.type == "tool_called"],
             "retries": [e for e in mine if e.type in ("task_retried", "call_retried")],
             "warnings": [e for e in mine if e.type == "warning"],
-            "cache_hit_ratio": task.cache_read_input_tokens / prompt if prompt else None,
+            "cache_hit_ratio": cache_hit_ratio(task.usage),
         }
+
+
+def cache_hit_ratio(usage: Usage) -> float | None:
+    """cache reads / (input + cache reads + cache writes), as `StepSummary.cache_hit_ratio`."""
+    prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    return usage.cache_read_input_tokens / prompt if prompt else None
 
 
 def _matches(run: Run, query: str | None) -> bool:

@@ -66,7 +66,9 @@ def _build_tools(spec: TaskSpec, ctx: WorkerContext) -> Tools:
     # Imported here: a worker without tools never pays for the tool modules.
     from orchestrator.tools import build_toolset
 
-    toolset: Tools = build_toolset(spec.tools, workspace=Path(spec.workspace), state=ctx.state)
+    toolset: Tools = build_toolset(
+        spec.tools, workspace=Path(spec.workspace), state=ctx.state, sandbox=spec.sandbox
+    )
     return toolset
 
 

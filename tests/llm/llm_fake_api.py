@@ -57,7 +57,8 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-async def _stream_events(error_midway: bool) -> AsyncIterator[bytes]:
+async def _stream_events(error_midway: bool, cut: bool = False) -> AsyncIterator[bytes]:
+    """The reply as SSE; `cut`: everything but `message_stop`, then a clean end of the body."""
     start = {**MESSAGE, "content": [], "stop_reason": None}
     start["usage"] = {**MESSAGE["usage"], "output_tokens": 1}
     yield _sse("message_start", {"type": "message_start", "message": start})
@@ -102,7 +103,14 @@ async def _stream_events(error_midway: bool) -> AsyncIterator[bytes]:
             "usage": {"output_tokens": 34},
         },
     )
+    if cut:
+        return
     yield _sse("message_stop", {"type": "message_stop"})
+
+
+async def _no_events() -> AsyncIterator[bytes]:
+    return
+    yield b""
 
 
 @dataclass
@@ -140,9 +148,13 @@ def app(api: FakeAPI) -> Starlette:
             await asyncio.sleep(3)
         if scenario == "garbage":
             return Response(b"{not json", media_type="application/json", headers=RATELIMIT_HEADERS)
+        if scenario == "stream-empty":
+            return StreamingResponse(
+                _no_events(), media_type="text/event-stream", headers=RATELIMIT_HEADERS
+            )
         if body.get("stream"):
             return StreamingResponse(
-                _stream_events(scenario == "stream-error"),
+                _stream_events(scenario == "stream-error", cut=scenario == "stream-cut"),
                 media_type="text/event-stream",
                 headers=RATELIMIT_HEADERS,
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -131,23 +130,6 @@ async def test_auth_error_is_fatal_and_never_shows_the_key(llm: AnthropicLLM) ->
     error = info.value
     assert error.status == 401 and "ANTHROPIC_API_KEY" in str(error)
     _assert_no_key(error)
-
-
-async def test_connection_error_is_retryable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    for transport in ("aiohttp", "httpx"):
-        llm = AnthropicLLM(
-            api_key=API_KEY, base_url=f"http://127.0.0.1:{port}", transport=transport
-        )
-        try:
-            with pytest.raises(RetryableError) as info:
-                await llm.create(request())
-        finally:
-            await llm.aclose()
-        assert info.value.kind == "connection"
-        _assert_no_key(info.value)
 
 
 async def test_timeout_is_retryable(fake_api: FakeAPI) -> None:

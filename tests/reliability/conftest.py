@@ -24,9 +24,13 @@ import pytest
 from orchestrator.sim import SimServer
 from orchestrator.store import Store
 
+from .gate import Gate
+
 CLI = Path(sys.executable).parent / "orchestrate"
 API_KEY = "sk-test-reliability"
-CHILD_TIMEOUT_S = 60.0
+# Bounds against a hung child only: a loaded 2-core host may take many seconds to start one, and
+# a test waits on conditions, so a slow host waits longer instead of failing.
+CHILD_TIMEOUT_S = 300.0
 
 # Fast retries and heartbeats for every child; a test adds its own on top.
 FAST_ENV = {
@@ -50,9 +54,31 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def real_env(sim: SimServer, **extra: str) -> dict[str, str]:
-    """A child that believes it talks to the real API, at the simulator's address."""
-    return child_env(ANTHROPIC_BASE_URL=sim.base_url, ANTHROPIC_API_KEY=API_KEY, **extra)
+def real_env(api: SimServer | Gate, **extra: str) -> dict[str, str]:
+    """A child that believes it talks to the real API, at the simulator's (or a gate's) address."""
+    return child_env(ANTHROPIC_BASE_URL=api.base_url, ANTHROPIC_API_KEY=API_KEY, **extra)
+
+
+@pytest.fixture
+def gate_factory() -> Iterator[Callable[[SimServer, Callable[[str], bool]], Gate]]:
+    """`factory(sim, hold)`: a started `Gate` in front of `sim`, closed after the test (which
+    drops whatever it still holds)."""
+    gates: list[Gate] = []
+
+    def factory(sim: SimServer, hold: Callable[[str], bool]) -> Gate:
+        gate = Gate(sim.base_url, hold)
+        gates.append(gate)
+        return gate
+
+    yield factory
+    for gate in gates:
+        gate.close()
+
+
+def item(step: str, index: int) -> Callable[[str], bool]:
+    """A `hold` predicate for one fan-out item's requests (task keys are `step[i]:hash`)."""
+    prefix = f"{step}[{index}]:"
+    return lambda key: key.startswith(prefix)
 
 
 def fanout_workflow(n: int, *, concurrency: int, max_workers: int | None = None) -> str:
@@ -95,7 +121,7 @@ class Child:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
-    def run_id(self, timeout: float = 30.0) -> str:
+    def run_id(self, timeout: float = CHILD_TIMEOUT_S) -> str:
         """The run id the CLI prints first (after the store is open and migrated)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -172,9 +198,14 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
 
 
 def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.02, what: str = ""
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = CHILD_TIMEOUT_S,
+    every: float = 0.02,
+    what: str = "",
 ) -> Any:
-    """Poll until `predicate()` is truthy; its value is returned."""
+    """Poll until `predicate()` is truthy; its value is returned. `timeout` only bounds a wait
+    for something that will never happen (a dead child); it is not a speed requirement."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -192,3 +223,16 @@ def calls_by_task(sim: SimServer) -> Counter[str]:
 
 def open_readonly(db: Path) -> Store:
     return Store.open(str(db), readonly=True)
+
+
+SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
+    default 120 s without anything being wrong, so they get a larger bound (still only a bound
+    against a hang: they wait on conditions, not on time)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))

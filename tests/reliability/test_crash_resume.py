@@ -3,6 +3,11 @@
 The child runs in real mode against a simulator in this process, so every Messages API request is
 counted per task key (`X-Orchestrate-Task`): a task the store recorded as succeeded before the kill
 must never be asked for again, and no other task more than once more.
+
+None of these tests races the run against the host's speed: the run's requests go through a
+`Gate` that holds the last fan-out item, so the run cannot finish before the test has killed or
+interrupted it, however slow the machine. The resume talks to the simulator directly; the held
+request is dropped with the gate and never reaches it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .conftest import (
     Cli,
     calls_by_task,
     fanout_workflow,
+    item,
     open_readonly,
     real_env,
     wait_for,
@@ -82,14 +88,18 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
     baseline: Callable[[int], dict[str, Any]],
     seed: int,
     kill_after: int,
+    gate_factory: Any,
 ) -> None:
     (tmp_path / "fan.yaml").write_text(fanout_workflow(N, concurrency=8))
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(seed=seed, latency_s=LATENCY_S))
+    gate = gate_factory(sim, item("research", N - 1))  # the run cannot finish before the kill
     # A killed run is `interrupted` (resumable) once its heartbeat is older than this.
     env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER=f"{STALE_S}s")
 
-    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    child = cli.start(
+        "run", "fan.yaml", "--db", str(db), "-q", env={**env, "ANTHROPIC_BASE_URL": gate.base_url}
+    )
     run_id = child.run_id()
     store = open_readonly(db)
 
@@ -102,7 +112,7 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
 
     before = calls_by_task(sim)
     kept = set(store.succeeded_tasks(run_id))
-    assert len(kept) < N + 1, "the kill came too late to interrupt anything"
+    assert len(kept) < N + 1
     assert "plan" in kept
     wait_for(lambda: interrupted(store, run_id), every=0.1, what="a stale heartbeat")
 
@@ -130,16 +140,22 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
 
 
 def test_sigkilled_run_is_interrupted_then_resumed_without_orphaned_tasks(
-    tmp_path: Path, cli: Cli, sim_factory: Any
+    tmp_path: Path, cli: Cli, sim_factory: Any, gate_factory: Any
 ) -> None:
     (tmp_path / "fan.yaml").write_text(fanout_workflow(12, concurrency=4))
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(seed=SEED, latency_s=0.3))
-    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER="2s", ORCHESTRATE_ENGINE__HEARTBEAT="100ms")
+    gate = gate_factory(sim, item("research", 11))  # the run cannot finish before the kill
+    # The run shows `running` while its heartbeat (every 100ms) is fresher than this; the margin
+    # is for a loaded host, where `runs list` itself takes seconds to start.
+    env = real_env(sim, ORCHESTRATE_ENGINE__STALE_AFTER="5s", ORCHESTRATE_ENGINE__HEARTBEAT="100ms")
 
-    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    child = cli.start(
+        "run", "fan.yaml", "--db", str(db), "-q", env={**env, "ANTHROPIC_BASE_URL": gate.base_url}
+    )
     run_id = child.run_id()
     store = open_readonly(db)
+    gate.wait_held()
     wait_for(
         lambda: store.list_tasks(run_id, step="research", status="running"),
         what="items in flight",
@@ -155,7 +171,6 @@ def test_sigkilled_run_is_interrupted_then_resumed_without_orphaned_tasks(
     child.kill(signal.SIGKILL)
     row = wait_for(
         lambda: (r := listed())["status"] == "interrupted" and r,
-        timeout=15,
         every=0.3,
         what="the run to show as interrupted",
     )
@@ -175,14 +190,15 @@ def test_sigkilled_run_is_interrupted_then_resumed_without_orphaned_tasks(
 
 
 def test_sigint_cancels_with_exit_130_and_resume_completes(
-    tmp_path: Path, cli: Cli, sim_factory: Any
+    tmp_path: Path, cli: Cli, sim_factory: Any, gate_factory: Any
 ) -> None:
     (tmp_path / "fan.yaml").write_text(fanout_workflow(20, concurrency=4))
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(seed=SEED, latency_s=LATENCY_S))
+    gate = gate_factory(sim, item("research", 19))  # the run cannot finish before the SIGINT
     env = real_env(sim)
 
-    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=env)
+    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=real_env(gate))
     run_id = child.run_id()
     store = open_readonly(db)
     wait_for(
@@ -211,11 +227,20 @@ def test_sigint_cancels_with_exit_130_and_resume_completes(
 
 
 def test_sigint_during_a_simulated_run_prints_no_traceback(tmp_path: Path, cli: Cli) -> None:
-    """Ctrl-C on `--simulate` with requests in flight: a clean cancel, then a clean resume."""
+    """Ctrl-C on `--simulate` with requests in flight: a clean cancel, then a clean resume.
+
+    The child's own simulator is scripted to keep the last item overloaded (529, retried), so
+    the run cannot finish before the SIGINT; the resume runs without the script."""
     (tmp_path / "fan.yaml").write_text(fanout_workflow(20, concurrency=4))
+    (tmp_path / "hold.yaml").write_text(
+        "- {step: research, prompt: 'part 19 of', error: {status: 529, type: overloaded_error, "
+        "message: held by the test}}\n"
+    )
     db = tmp_path / "state.db"
     sim_flags = ("--simulate", "--sim-latency", "300ms")
-    child = cli.start("run", "fan.yaml", "--db", str(db), *sim_flags, "-q")
+    child = cli.start(
+        "run", "fan.yaml", "--db", str(db), *sim_flags, "--sim-script", "hold.yaml", "-q"
+    )
     run_id = child.run_id()
     store = open_readonly(db)
     wait_for(

@@ -28,7 +28,7 @@ def _can_bind_readonly(tmp: Path) -> bool:
     proc = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
         capture_output=True,
-        timeout=10,
+        timeout=300,
     )
     probe.rmdir()
     return proc.returncode == 0
@@ -47,7 +47,7 @@ def run_with_readonly_dir(
                 env=child_env(),
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=300,
             )
         finally:
             readonly.chmod(0o700)
@@ -61,7 +61,7 @@ def run_with_readonly_dir(
         env=child_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
+from orchestrator.sim import SimConfig
 from orchestrator.store import Store
 
-from .conftest import Cli, fanout_workflow, open_readonly
+from .conftest import Cli, fanout_workflow, item, open_readonly, real_env, wait_for
 
 
 def _run_id(stdout: str) -> str:
@@ -63,12 +65,15 @@ def test_fault_storm_of_429_529_and_disconnects_still_succeeds(tmp_path: Path, c
     assert totals["retries"] == statuses.count("retryable_error")
 
 
-def test_fifty_concurrent_readers_during_a_500_worker_run(tmp_path: Path, cli: Cli) -> None:
+def test_fifty_concurrent_readers_during_a_500_worker_run(
+    tmp_path: Path, cli: Cli, sim_factory: Any, gate_factory: Any
+) -> None:
     (tmp_path / "fan.yaml").write_text(fanout_workflow(500, concurrency=50))
     db = tmp_path / "state.db"
-    child = cli.start(
-        "run", "fan.yaml", "--db", str(db), "--simulate", "--sim-latency", "20ms", "-q"
-    )
+    sim = sim_factory(SimConfig(latency_s=0.02))
+    # The last item waits until every reader has seen the run running: they overlap it for sure.
+    gate = gate_factory(sim, item("research", 499))
+    child = cli.start("run", "fan.yaml", "--db", str(db), "-q", env=real_env(gate))
     run_id = child.run_id()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -91,6 +96,8 @@ def test_fifty_concurrent_readers_during_a_500_worker_run(tmp_path: Path, cli: C
     threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(50)]
     for thread in threads:
         thread.start()
+    wait_for(lambda: all(saw_running) or errors, what="every reader to see the run running")
+    gate.release()
     code = child.wait()
     stop.set()
     for thread in threads:

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 CLI = Path(sys.executable).parent / "orchestrate"
 
 FAST_ENV = {
@@ -46,7 +48,7 @@ def orchestrate(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Don
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a bound against a hang, not a speed requirement
     )
     return Done(proc.returncode, proc.stdout, proc.stderr)
 
@@ -81,3 +83,44 @@ def tool_results(store: object, task_id: str) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+class MemoryState:
+    """An in-memory StateAccess, for tests that build a toolset directly."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    async def get(self, key: str) -> object:
+        return self.data.get(key)
+
+    async def set(self, key: str, value: object) -> None:
+        self.data[key] = value
+
+    async def list(self, prefix: str = "") -> dict[str, object]:
+        return {k: v for k, v in self.data.items() if k.startswith(prefix)}
+
+
+@pytest.fixture
+def state() -> MemoryState:
+    return MemoryState()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
+    default 120 s without anything being wrong, so they get a larger bound (still only a bound
+    against a hang: they wait on conditions, not on time)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))

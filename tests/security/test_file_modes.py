@@ -4,6 +4,10 @@ The database and its -wal/-shm are 0600; the folders it creates (`.orchestrate`,
 each run's folder and workspace, the logs folder) are 0700, and the per-run log, which holds the
 rendered prompts, is readable by its owner only. The child runs with the common umask 022, so
 anything created without an explicit mode would show up as group/world readable.
+
+The -wal and -shm files exist only while the run has the database open, so the run talks to a
+simulator through a `Gate` that holds its last item until the test has seen all three files:
+the test never races the run on a slow host.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability.gate import Gate  # tests/ is on sys.path: both folders are top-level packages
+
+from orchestrator.sim import SimConfig, SimServer
 
 from .conftest import CLI, child_env
 
@@ -36,18 +43,28 @@ def _run_and_watch_sidecars(tmp: Path) -> tuple[int, dict[str, int], str]:
     """Run with the default store location; while it runs, read the modes of the db files."""
     (tmp / "wf.yaml").write_text(WORKFLOW)
     db = tmp / ".orchestrate" / "state.db"
+    with SimServer(SimConfig(seed=1)) as sim:
+        gate = Gate(sim.base_url, lambda key: key.startswith("fan[5]:"))
+        try:
+            return _watch(tmp, db, gate)
+        finally:
+            gate.close()
+
+
+def _watch(tmp: Path, db: Path, gate: Gate) -> tuple[int, dict[str, int], str]:
+    env = child_env(ANTHROPIC_BASE_URL=gate.base_url, ANTHROPIC_API_KEY="sk-test-file-modes")
     proc = subprocess.Popen(
-        [str(CLI), "run", "wf.yaml", "--simulate", "--sim-latency", "150ms", "-q"],
+        [str(CLI), "run", "wf.yaml", "-q"],
         cwd=tmp,
-        env=child_env(),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         umask=0o022,
     )
     seen: dict[str, int] = {}
-    deadline = time.monotonic() + 30
-    while proc.poll() is None and time.monotonic() < deadline and len(seen) < 3:
+    gate.wait_held()  # the run is mid-way and cannot finish until released
+    while proc.poll() is None and len(seen) < 3:
         for name in ("state.db", "state.db-wal", "state.db-shm"):
             path = db.with_name(name)
             if name not in seen and path.exists():
@@ -56,7 +73,8 @@ def _run_and_watch_sidecars(tmp: Path) -> tuple[int, dict[str, int], str]:
                 except FileNotFoundError:
                     pass
         time.sleep(0.01)
-    _, err = proc.communicate(timeout=60)
+    gate.release()
+    _, err = proc.communicate(timeout=300)
     return proc.returncode, seen, err.decode(errors="replace")
 
 

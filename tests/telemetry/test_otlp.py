@@ -15,8 +15,36 @@ from orchestrator.store import Store
 
 from .conftest import Collector
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / "workflows" / "research.yaml"
+# A plan, a fan-out and a report, as in workflows/research.yaml; the researchers share a system
+# prompt above Sonnet's 1,024-token cache minimum (the simulator enforces it as the API does), so
+# the fan-out reads it from the cache, and their prompt names the Read tool, so they call it
+# (the simulator calls the tools a prompt names, as a model would).
+_GUIDE = " ".join(
+    f"Rule {i}: cite the file and line you took each claim from, and say how sure you are."
+    for i in range(1, 81)
+)
+WORKFLOW = f"""version: 1
+name: research
+description: Plan, research the parts in parallel with a shared cached system prompt, report.
+defaults: {{model: sonnet, max_tokens: 1024}}
+steps:
+  - id: plan
+    prompt: "Split into 4 independent sub-questions: how do LLM workers share rate limits?"
+    output:
+      type: object
+      required: [subtasks]
+      properties:
+        subtasks: {{type: array, items: {{type: string}}, minItems: 2, maxItems: 6}}
+  - id: research
+    for_each: "{{{{ steps.plan.output.subtasks }}}}"
+    as: topic
+    concurrency: 2
+    system: "You are a researcher. {_GUIDE}"
+    tools: [Read, Grep]
+    prompt: "Read README.md, then answer in under 100 words: {{{{ topic }}}}"
+  - id: report
+    prompt: "Merge into one report: {{{{ steps.research.output }}}}"
+"""
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -26,13 +54,15 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _run(cwd: Path, env: dict[str, str]) -> str:
+    (cwd / "README.md").write_text("Rate limits: a shared token bucket.\n", encoding="utf-8")
+    (cwd / "research.yaml").write_text(WORKFLOW, encoding="utf-8")
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "orchestrator",
             "run",
-            str(WORKFLOW),
+            "research.yaml",
             "--simulate",
             "--db",
             "state.db",
@@ -159,7 +189,8 @@ print("loaded" if any(m.startswith(ours) for m in sys.modules) else "absent")
 def test_opentelemetry_is_imported_only_when_otel_is_set(
     tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
-    args = ["run", str(WORKFLOW), "--simulate", "--db", "state.db", "-q"]
+    (tmp_path / "research.yaml").write_text(WORKFLOW, encoding="utf-8")
+    args = ["run", "research.yaml", "--simulate", "--db", "state.db", "-q"]
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
         cwd=tmp_path,

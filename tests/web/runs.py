@@ -82,6 +82,7 @@ def gate_workflow(folder: Path) -> tuple[Path, Path]:
         f"""version: 1
 name: gate
 description: Stream, wait for the test, stream again.
+workspace: .  # the test's folder, so the sandboxed gate command sees the file it waits for
 defaults: {{model: haiku, max_tokens: 600}}
 steps:
   - id: first

@@ -18,7 +18,10 @@ from .runs import WORKFLOWS, run_workflow
 @pytest.fixture(scope="module")
 def research_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("research")
-    return folder, run_workflow(WORKFLOWS / "research.yaml", folder)
+    (folder / "README.md").write_text("Rate limits: a shared token bucket.\n", encoding="utf-8")
+    # the simulator calls the tools a prompt names, as a model would: this one names Read
+    question = "Read README.md: how do concurrent LLM workers stay within rate limits?"
+    return folder, run_workflow(WORKFLOWS / "research.yaml", folder, "-i", f"question={question}")
 
 
 def test_every_page_is_reached_by_links_from_the_runs_page(

@@ -18,6 +18,8 @@ from orchestrator.engine.context import RunContext
 from orchestrator.engine.kinds.agent import single_task
 from orchestrator.engine.plan import Scope, StepResult
 from orchestrator.engine.registry import register
+from orchestrator.environment import SandboxUnavailable
+from orchestrator.events import Warning as WarningEvent
 from orchestrator.states import StepStatus, TaskStatus
 from orchestrator.workflow import Step
 
@@ -30,12 +32,21 @@ def command_task(run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any])
     template = step.run
     retries = resolve.retries(step, scope.workflow, run.settings)
     timeout_s = resolve.timeout(step, scope.workflow, run.settings)
+    policy = resolve.sandbox(step, run.settings)
 
     def prepare(task_id: str) -> Prepared:
         command = template.render_str(ctx)
 
         async def attempt() -> Ended:
-            result = await run_command(command, cwd=run.workspace, timeout_s=None)
+            try:
+                result = await run_command(
+                    command, cwd=run.workspace, timeout_s=None, sandbox=policy
+                )
+            except SandboxUnavailable as exc:  # another try cannot help
+                return Ended(TaskStatus.FAILED, None, str(exc))
+            if result.warning and not run.sandbox_warned:
+                run.sandbox_warned = True
+                run.emit(WarningEvent(run_id=run.run_id, step_id=step.id, message=result.warning))
             output: Any = {
                 "output": parse_output(result, step.output),
                 "exit_code": result.exit_code,
