@@ -36,9 +36,10 @@ from orchestrator.paths import private_dir
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
-    from orchestrator.contracts import LLM, LLMResponse
+    from orchestrator.contracts import LLM, LLMResponse, People
     from orchestrator.engine import ResumeState, RunOutcome
     from orchestrator.events import Event
+    from orchestrator.people.terminal import TerminalPrompt
     from orchestrator.sim import SimConfig
     from orchestrator.store import Store
     from orchestrator.workflow import Workflow
@@ -230,12 +231,16 @@ async def execute(
     sinks: Sequence[Sink] = (),
     handle_signals: bool = False,
     freeze_heap: bool = False,
+    prompt: TerminalPrompt | None = None,
+    keep_waiting: bool = False,
 ) -> RunOutcome:
     """Run `plan` with the real client (or the simulator when `sim` is given) and record it in
     `store`; `sinks` see every event too. `handle_signals`: SIGINT/SIGTERM cancel the run (a
     second one exits at once), for a process that is only this run. `freeze_heap`: move
     everything loaded so far out of the collector's sight (the CLI: the process ends with the
-    run). The store stays open; the caller closes it."""
+    run). Questions for people go into the store; `prompt` asks them on the terminal, and
+    `keep_waiting` (`--wait`) waits for their answers from elsewhere instead of ending the run
+    `waiting`. The store stays open; the caller closes it."""
     from orchestrator import ui
     from orchestrator.engine import Engine, RunRequest
 
@@ -300,6 +305,7 @@ async def execute(
                 runtimes=runtimes,
                 should_cancel=should_cancel,
                 pace=pace,
+                people=_desk(settings, plan, store, emit, prompt, keep_waiting),
             )
             request = RunRequest(
                 workflow=plan.workflow,
@@ -327,6 +333,28 @@ async def execute(
                 await llm.aclose()
         for close in reversed(closers):
             close()
+
+
+def _desk(
+    settings: Settings,
+    plan: RunPlan,
+    store: Store,
+    emit: Sink,
+    prompt: TerminalPrompt | None,
+    keep_waiting: bool,
+) -> People:
+    """The run's people: the store's questions, the terminal, the notices (the workflow's
+    `notify:` over the settings')."""
+    from orchestrator.events import Warning as WarningEvent
+    from orchestrator.people import Desk, NoticeTargets
+
+    own, base = plan.workflow.notify, settings.notify
+    targets = NoticeTargets(command=own.command or base.command, url=own.url or base.url)
+
+    def warn(message: str) -> None:
+        emit(WarningEvent(run_id=plan.run_id, message=message))
+
+    return Desk(store, notify=targets, prompt=prompt, keep_waiting=keep_waiting, warn=warn)
 
 
 def _client(

@@ -150,13 +150,34 @@ class BatchConfig(_Model):
     )
 
 
+class AgentsConfig(_Model):
+    """Agent files: the tools one inherits when its front matter names none."""
+
+    default_tools: list[str] = Field(
+        default_factory=lambda: [
+            "Read", "Write", "Edit", "Glob", "Grep", "WebSearch", "WebFetch",
+            "state_get", "state_set", "state_list",
+        ]
+    )  # fmt: skip
+
+
+class NotifyConfig(_Model):
+    """Who hears of a question that starts waiting for a person (a workflow's `notify:` wins):
+    a shell command that gets the question as JSON on stdin, and/or a URL it is POSTed to."""
+
+    command: str | None = None
+    url: str | None = None
+
+
 class Settings(_Model):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)  # see orchestrator.environment
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     sources: list[str] = Field(default_factory=list, exclude=True)
 
     _sandbox = field_validator("sandbox", mode="before")(parse_sandbox)

@@ -1,8 +1,8 @@
 """The engine's own errors, shared by every package.
 
 Each error a person can see carries an exit code from DESIGN.md: 0 succeeded, 1 run failed,
-2 bad input, 3 budget exceeded, 130 cancelled. SDK errors never cross `orchestrator/llm`: they are
-translated there into `RetryableError` or `FatalError`.
+2 bad input, 3 budget exceeded, 4 waiting for a person, 130 cancelled. SDK errors never cross
+`orchestrator/llm`: they are translated there into `RetryableError` or `FatalError`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_BUDGET = 3
+EXIT_WAITING = 4  # the run stopped with a question no one has answered yet
 EXIT_CANCELLED = 130
 
 
@@ -79,6 +80,15 @@ class BudgetExceeded(OrchestrateError):
     """A run reached `limits.max_cost_usd` or `limits.max_tokens`. Exit 3."""
 
     exit_code = EXIT_BUDGET
+
+
+class Waiting(OrchestrateError):
+    """A task cannot go on until a person answers a question (a tool call that needs an
+    approval no one has given yet). It ends the task `waiting`, not failed: `resume` runs it
+    again once the question is answered. `spent` is what the task's calls cost so far."""
+
+    exit_code = EXIT_WAITING
+    spent: Any = None
 
 
 @dataclass

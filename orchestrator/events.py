@@ -247,6 +247,32 @@ class Warning(Event):  # noqa: A001 - the event is called what it is
 
 
 @dataclass(slots=True, kw_only=True)
+class QuestionAsked(Event):
+    """A question started waiting for a person (an `ask` step, a tool call's approval, the
+    budget guard). It is in the store's `questions` table before this is emitted."""
+
+    type: ClassVar[str] = "question_asked"
+    question_id: str
+    step_id: str
+    kind: str  # ask | approval | budget
+    prompt: str
+    options: list[str] | None = None
+    tool: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class QuestionAnswered(Event):
+    """A person answered a question this process waited on (stored before this is emitted)."""
+
+    type: ClassVar[str] = "question_answered"
+    question_id: str
+    step_id: str
+    answer: JSON = None
+    reason: str | None = None
+    by: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
 class CancelRequested(Event):
     type: ClassVar[str] = "cancel_requested"
     reason: str = "SIGINT"
@@ -272,6 +298,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolCalled,
         Warning,
         CancelRequested,
+        QuestionAsked,
+        QuestionAnswered,
     )
 }
 

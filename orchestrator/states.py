@@ -4,10 +4,11 @@ They are `StrEnum`s, so a status compares equal to the word stored in the databa
 JSON log and printed (`RunStatus.SUCCEEDED == "succeeded"`), and every module can use the enum while
 the store keeps plain text. DESIGN.md's "Status words" section is the contract.
 
-A status only moves forward: `pending -> running -> a final word`. `can_move` says whether a
-change is allowed, and `advance` applies it or raises; a resumed run may take a step or task that
-was not final (pending, running, or the resumable run words) back to `running`, never one that
-succeeded.
+A status only moves forward: `pending -> running -> a final word`. `waiting` ends a run, step or
+task whose question no one has answered yet; like `cancelled`, a resume takes it back to running.
+`can_move` says whether a change is allowed, and `advance` applies it or raises; a resumed run
+may take a step or task that was not final (pending, running, or the resumable run words) back to
+`running`, never one that succeeded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from orchestrator.errors import (
     EXIT_CANCELLED,
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_WAITING,
 )
 
 
@@ -31,6 +33,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     BUDGET_EXCEEDED = "budget_exceeded"
+    WAITING = "waiting"  # ended with a question no one has answered yet; resumable
 
 
 class StepStatus(StrEnum):
@@ -40,6 +43,7 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    WAITING = "waiting"  # waits for a person's answer (or on a step that does); resumable
 
 
 # A task is a step's unit of work; it uses the same words.
@@ -66,6 +70,7 @@ RESUMABLE_RUN = frozenset(
         RunStatus.FAILED,
         RunStatus.CANCELLED,
         RunStatus.BUDGET_EXCEEDED,
+        RunStatus.WAITING,
     }
 )
 FINAL_STEP = frozenset(
@@ -77,6 +82,7 @@ _EXIT_CODES: dict[str, int] = {
     RunStatus.FAILED: EXIT_FAILED,
     RunStatus.BUDGET_EXCEEDED: EXIT_BUDGET,
     RunStatus.CANCELLED: EXIT_CANCELLED,
+    RunStatus.WAITING: EXIT_WAITING,
 }
 
 
@@ -103,6 +109,7 @@ _NEXT: dict[str, frozenset[str]] = {
     "failed": frozenset({"running"}),
     "cancelled": frozenset({"running"}),
     "budget_exceeded": frozenset({"running"}),
+    "waiting": frozenset({"running"}),
 }
 
 

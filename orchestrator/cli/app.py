@@ -34,7 +34,7 @@ app = typer.Typer(
     help=(
         "Run declarative multi-agent Claude workflows, and inspect their history.\n\n"
         "Exit codes: 0 succeeded, 1 run failed, 2 bad input (workflow, inputs, flags), "
-        "3 budget exceeded, 130 cancelled."
+        "3 budget exceeded, 4 waiting for a person (answer, then resume), 130 cancelled."
     ),
     no_args_is_help=True,
     add_completion=False,

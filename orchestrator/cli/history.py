@@ -204,10 +204,13 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total, tasks_succeeded,
     tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
     calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
-    errors: [{step, task, label, error}], totals: {input_tokens,
+    errors: [{step, task, label, error}], questions: [as in `runs waiting`, answered ones too],
+    totals: {input_tokens,
     output_tokens, cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd,
     cost_unknown, calls, retries, tasks_total, tasks_done, tasks_failed}}.
     """
+    from orchestrator.store import Questions
+
     ctx = _Ctx(db)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
@@ -217,12 +220,14 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         steps = [s.to_dict() for s in store.step_summaries(run_id)]
         failed = store.list_tasks(run_id, status="failed")
         errors = _errors(store.step_records(run_id), failed)
+        questions = [q.to_dict() for q in Questions(store).of_run(run_id)]
     detail: dict[str, Any] = {
         **{k: v for k, v in base.items() if k not in _TOTALS},
         "inputs": rec.inputs or {},
         "outputs": rec.outputs,
         "steps": steps,
         "errors": errors,
+        "questions": questions,
         "totals": {k: base[k] for k in _TOTALS},
     }
     if json_:

@@ -128,6 +128,14 @@ JsonOpt = Annotated[
         rich_help_panel=_OUT,
     ),
 ]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="When a question waits for a person, keep running until it is answered (from "
+        "`orchestrate answer`, the web view...) instead of ending the run `waiting` (exit 4).",
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the outputs.", rich_help_panel=_OUT)
 ]
@@ -153,6 +161,7 @@ class RunFlags:
     output: OutputOpt = None
     json_: JsonOpt = False
     quiet: QuietOpt = False
+    wait: WaitOpt = False
 
     def settings(self) -> Settings:
         from orchestrator.config import load_settings
@@ -280,6 +289,32 @@ def _report(outcome: RunOutcome, flags: RunFlags) -> None:
     raise typer.Exit(outcome.exit_code)
 
 
+def _terminal_prompt(sinks: list[Callable[[Any], None]]) -> Any:
+    """On a terminal, questions are asked inline (the live display pauses meanwhile); off one,
+    None: a question ends the run `waiting` unless --wait."""
+    if not sys.stdin.isatty():
+        return None
+    from contextlib import contextmanager
+
+    from orchestrator import ui
+    from orchestrator.people.terminal import TerminalPrompt
+
+    display = next((s for s in sinks if isinstance(s, ui.ProgressDisplay)), None)
+
+    @contextmanager
+    def pause() -> Any:
+        if display is None:
+            yield
+            return
+        display.stop()
+        try:
+            yield
+        finally:
+            display.start()
+
+    return TerminalPrompt(pause=pause)
+
+
 def _start(
     flags: RunFlags, settings: Settings, plan: RunPlan, store: Store, sim: SimConfig | None
 ) -> None:
@@ -298,6 +333,7 @@ def _start(
         max_cost_usd=flags.max_cost_usd,
         max_tokens=flags.max_tokens,
     )
+    prompt = _terminal_prompt(sinks)
     try:
         outcome = anyio.run(
             functools.partial(
@@ -310,6 +346,8 @@ def _start(
                 sinks=sinks,
                 handle_signals=True,
                 freeze_heap=True,
+                prompt=prompt,
+                keep_waiting=flags.wait,
             )
         )
     finally:

@@ -122,37 +122,52 @@ def init(
 def agents_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List agents found in ./agents and ./.claude/agents (the first of a name wins)."""
+    """List agents found in ./agents and ./.claude/agents (the first of a name wins). Exits 1
+    when an agent file does not load."""
+    from orchestrator.config import load_settings
     from orchestrator.workflow import scan_agents
 
-    agents, problems = scan_agents([Path("agents"), Path(".claude") / "agents"])
+    default_tools = load_settings().agents.default_tools
+    agents, problems = scan_agents(
+        [Path("agents"), Path(".claude") / "agents"], default_tools=default_tools
+    )
     rows = [
         {
             "name": agent.name,
             "model": agent.model or "inherit",
             "tools": agent.tools,
+            "inherited_tools": agent.inherited_tools,
             "description": agent.description,
             "path": str(agent.path) if agent.path else None,
         }
         for agent in sorted(agents.values(), key=lambda a: a.name)
     ]
+    failed = any(p.severity == "error" for p in problems)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
+        shown = [
+            {"file": p.file, "line": p.line, "col": p.col, "severity": p.severity,
+             "message": p.message}
+            for p in problems
+        ]  # fmt: skip
+        typer.echo(json.dumps({"agents": rows, "problems": shown}, indent=2))
+        raise typer.Exit(1 if failed else 0)
     for problem in problems:
         _echo_err(str(problem))
     if not rows:
         typer.echo("no agents found in ./agents or ./.claude/agents")
-        return
-    table = [
-        (r["name"], r["model"], ", ".join(r["tools"]) if r["tools"] is not None else "-", r["path"])
-        for r in rows
-    ]
+        raise typer.Exit(1 if failed else 0)
+
+    def tools(row: dict[str, Any]) -> str:
+        names = ", ".join(t if isinstance(t, str) else json.dumps(t) for t in row["tools"] or [])
+        return f"{names} (inherited)" if row["inherited_tools"] else names or "none"
+
+    table = [(r["name"], r["model"], tools(r), r["path"]) for r in rows]
     header = ("NAME", "MODEL", "TOOLS", "SOURCE")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
     for row in (header, *table):
         cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
         typer.echo("  ".join(cells).rstrip())
+    raise typer.Exit(1 if failed else 0)
 
 
 @config_app.command("show")

@@ -5,6 +5,8 @@
 - `usage`: `Usage` (token counts in the API's own names) and `add_cost`.
 - `task`: `TaskSpec` and `TaskResult`, what a worker takes and returns.
 - `llm`: `LLMResponse`, `RateLimitInfo`, `BatchItem` and the `LLM` / `BatchLLM` protocols.
+- `people`: `Question`, `Answer`, `Asked`, the `People` port and `ApproveFn` (questions for
+  people), and `check_answer`, the one rule for which answers a question takes.
 - `worker`: `WorkerContext` (what the engine lends a worker), `CallFn`, `StateAccess`, `Emit`.
 
 Every name is re-exported here, so `from orchestrator.contracts import X` works for all of them.
@@ -19,6 +21,14 @@ from orchestrator.contracts.llm import (
     RateLimitInfo,
     supports_batches,
 )
+from orchestrator.contracts.people import (
+    Answer,
+    ApproveFn,
+    Asked,
+    People,
+    Question,
+    check_answer,
+)
 from orchestrator.contracts.task import TaskResult, TaskSpec
 from orchestrator.contracts.tools import BUILTIN_TOOL_NAMES, CLIENT_TOOLS, SERVER_TOOLS
 from orchestrator.contracts.usage import Usage, add_cost
@@ -31,11 +41,16 @@ __all__ = [
     "JSON",
     "LLM",
     "SERVER_TOOLS",
+    "Answer",
+    "ApproveFn",
+    "Asked",
     "BatchItem",
     "BatchLLM",
     "CallFn",
     "Emit",
     "LLMResponse",
+    "People",
+    "Question",
     "RateLimitInfo",
     "StateAccess",
     "TaskResult",
@@ -43,5 +58,6 @@ __all__ = [
     "Usage",
     "WorkerContext",
     "add_cost",
+    "check_answer",
     "supports_batches",
 ]

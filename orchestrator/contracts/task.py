@@ -29,7 +29,8 @@ class TaskSpec:
     prompt: str  # the rendered user prompt
     context: str | None = None  # a block shared by every item of a fan-out (cacheable prefix)
     max_tokens: int = 2048
-    tools: list[str | dict[str, str]] = field(default_factory=list)  # names, or {"python": "m:f"}
+    # names, rules (`Bash(git diff:*)`), {"python": "m:f"} or {Tool: {allow, max_calls}}
+    tools: list[str | dict[str, Any]] = field(default_factory=list)
     output: str | dict[str, Any] | None = None  # None/"text", "json", or a JSON Schema
     max_turns: int = 20
     retries: int = 3  # repair attempts for output that fails its schema
@@ -40,6 +41,7 @@ class TaskSpec:
     runtime: str = "api"  # "api" (orchestrator/worker) | "claude-code" (orchestrator/runtimes)
     mcp_servers: dict[str, Any] = field(default_factory=dict)  # Claude Code's .mcp.json shape
     sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
+    approve: list[str] | None = None  # tools whose calls wait for a person (or ["all"])
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

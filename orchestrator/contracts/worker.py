@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.contracts.llm import LLMResponse
+from orchestrator.contracts.people import ApproveFn
 from orchestrator.contracts.task import TaskSpec
 from orchestrator.contracts.values import JSON
 
@@ -44,3 +45,4 @@ class WorkerContext:
     call: CallFn
     state: StateAccess
     emit: Emit
+    approve: ApproveFn | None = None  # a tool call its step's `approve:` names waits on this

@@ -27,12 +27,14 @@ from orchestrator.contracts import Emit, TaskResult, Usage
 from orchestrator.engine.backpressure import Sleep
 from orchestrator.engine.plan import StopReason, TaskOutcome, reused
 from orchestrator.engine.runs import PriorTask
+from orchestrator.engine.waiting import attempt_deadline
 from orchestrator.errors import (
     BudgetExceeded,
     FatalError,
     OrchestrateError,
     RetryableError,
     TaskFailed,
+    Waiting,
 )
 from orchestrator.events import TaskFinished, TaskRetried, TaskStarted
 from orchestrator.ids import new_id
@@ -165,11 +167,14 @@ class TaskRunner:
             while True:
                 state.attempt += 1
                 try:
-                    with anyio.fail_after(task.timeout_s):
+                    with anyio.fail_after(task.timeout_s) as limit, attempt_deadline(limit):
                         ended = await task.attempt()
                 except BudgetExceeded as exc:
                     self.stop.request(StopReason.BUDGET)
                     return state.end(TaskStatus.CANCELLED, None, str(exc), None)
+                except Waiting as exc:  # a tool call waits for a person: resume runs it again
+                    spent = exc.spent if isinstance(exc.spent, TaskResult) else None
+                    return state.end(TaskStatus.WAITING, None, str(exc), spent)
                 except (TaskFailed, TimeoutError, RetryableError) as exc:
                     message = _failure_message(exc, task.timeout_s)
                     if isinstance(exc, TaskFailed) and isinstance(exc.spent, TaskResult):

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.config import Settings
-from orchestrator.contracts import LLM, Emit, TaskResult, TaskSpec, WorkerContext
+from orchestrator.contracts import LLM, Emit, People, TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine.attempts import Stop, TaskRunner
 from orchestrator.engine.backpressure import Sleep
 from orchestrator.engine.dispatch import Dispatcher
@@ -51,6 +51,8 @@ class RunContext:
     walk: Walk  # run a list of steps in a scope to their results (loops, sub-workflows)
     announce: Announce
     prior_batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
+    people: People | None = None  # who answers questions (kinds/ask.py); None: no one
+    budget_approved: bool = False  # a person let the run go past limits.ask_above_usd
     tasks_created: int = 0
     sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
     task_slots: anyio.CapacityLimiter = field(init=False)

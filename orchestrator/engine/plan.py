@@ -28,6 +28,8 @@ from orchestrator.names import task_label
 from orchestrator.states import RunStatus, StepStatus, TaskStatus
 from orchestrator.workflow import Step, Workflow
 
+WAITS_ON = "waits on step"  # the error of a step held back by one that waits for a person
+
 
 class StopReason(StrEnum):
     """Why no new task may start: a budget was reached, or the run was cancelled."""
@@ -42,15 +44,18 @@ class StepResult:
     output: Any = None
     error: str | None = None
     exit_code: int | None = None
-    iterations: int | None = None
+    iterations: int | None = None  # how many a loop ran (events carry the count)
+    history: list[dict[str, Any]] | None = None  # a loop's finished iterations, oldest first
+    exhausted: bool | None = None  # a loop stopped at max_iterations with `until` still false
 
     def view(self) -> dict[str, Any]:
-        """What templates see as `steps.<id>`."""
+        """What templates see as `steps.<id>` (`iterations`: a loop's list of iterations)."""
         return {
             "output": self.output,
             "status": self.status,
             "exit_code": self.exit_code,
-            "iterations": self.iterations,
+            "iterations": self.history,
+            "exhausted": self.exhausted,
             "error": self.error,
         }
 
@@ -136,7 +141,11 @@ def gate(
     blocked = [d for d in deps if results[d].status in (StepStatus.FAILED, StepStatus.CANCELLED)]
     if blocked:
         return StepResult(StepStatus.CANCELLED, error=f"dependency '{blocked[0]}' did not succeed")
-    if deps and all(results[d].status == StepStatus.SKIPPED for d in deps):
+    waits = [d for d in deps if results[d].status == StepStatus.WAITING]
+    if waits:  # not cancelled: it runs once the question is answered and the run resumed
+        return StepResult(StepStatus.WAITING, error=f"{WAITS_ON} '{waits[0]}'")
+    data = [d for d in deps if d not in step.after]  # order-only deps do not pass a skip on
+    if data and all(results[d].status == StepStatus.SKIPPED for d in data):
         return StepResult(StepStatus.SKIPPED)
     if stop is not None:
         return StepResult(StepStatus.CANCELLED, error=f"run {stop}")
@@ -230,6 +239,10 @@ def fanout_result(
             f"{first.error or 'command failed'}"
         )
         return StepResult(StepStatus.FAILED, error=error), 0
+    waiting = [o for o in done if o.status == TaskStatus.WAITING]
+    if waiting:  # a tool call of an item waits for its approval
+        error = f"{len(waiting)} of {total} items wait for a person: {waiting[0].error}"
+        return StepResult(StepStatus.WAITING, error=error), 0
     if failed:
         bad = {i for i, _ in failed}
         values = [v for i, v in enumerate(values) if i not in bad]
@@ -237,9 +250,13 @@ def fanout_result(
 
 
 def body_failure(results: Mapping[str, StepResult]) -> tuple[str, StepResult] | None:
-    """The first step of a loop body or sub-workflow that failed or was cancelled."""
+    """The first step of a loop body or sub-workflow that failed or was cancelled, else the
+    first that waits for a person (the body then waits too)."""
     for sid, result in results.items():
         if result.status in (StepStatus.FAILED, StepStatus.CANCELLED):
+            return sid, result
+    for sid, result in results.items():
+        if result.status == StepStatus.WAITING:
             return sid, result
     return None
 
@@ -259,7 +276,7 @@ def run_verdict(
     results: Mapping[str, StepResult],
 ) -> tuple[RunStatus, str | None]:
     """How the run ended, before its outputs are rendered: cancelled beats budget beats a
-    failed step; otherwise it succeeded."""
+    failed step beats a step that waits for a person; otherwise it succeeded."""
     if stop == StopReason.CANCELLED:
         return RunStatus.CANCELLED, f"run cancelled ({cancel_reason or 'interrupted'})"
     if stop == StopReason.BUDGET:
@@ -267,4 +284,9 @@ def run_verdict(
     failed = [(sid, r) for sid, r in results.items() if r.status == StepStatus.FAILED]
     if failed:
         return RunStatus.FAILED, "; ".join(f"step '{sid}': {r.error}" for sid, r in failed)
+    waiting = [(sid, r) for sid, r in results.items() if r.status == StepStatus.WAITING]
+    if waiting:  # name the steps that ask, not the ones held back behind them
+        asking = [(sid, r) for sid, r in waiting if not (r.error or "").startswith(WAITS_ON)]
+        shown = "; ".join(f"step '{sid}' {r.error}" for sid, r in asking or waiting)
+        return RunStatus.WAITING, shown
     return RunStatus.SUCCEEDED, None

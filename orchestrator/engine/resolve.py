@@ -24,6 +24,7 @@ class RunLimits:
     max_workers: int  # tasks the run may create
     max_cost_usd: float | None
     max_tokens: int | None
+    ask_above_usd: float | None = None  # ask a person before crossing it (kinds/ask.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ def run_limits(request: RunRequest, settings: Settings) -> RunLimits:
             request.max_cost_usd if request.max_cost_usd is not None else limits.max_cost_usd
         ),
         max_tokens=request.max_tokens if request.max_tokens is not None else limits.max_tokens,
+        ask_above_usd=limits.ask_above_usd,
     )
 
 
@@ -68,7 +70,7 @@ class TaskSettings:
     agent: str | None
     model: str  # a full model id
     system: str | None  # the agent's body, then the step's `system`
-    tools: tuple[str | dict[str, str], ...]  # the agent's tools, then the step's
+    tools: tuple[str | dict[str, Any], ...]  # the step's, or else the agent's
     max_tokens: int
     stream: bool
     max_turns: int
@@ -94,10 +96,12 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         step.model or (agent.model if agent else None) or defaults.model or engine.model
     )
     systems = [s for s in ((agent.system if agent else None), step.system) if s]
-    tools: list[str | dict[str, str]] = list(agent.tools or []) if agent else []
-    for tool in step.tools:
-        if tool not in tools:
-            tools.append(tool)
+    # A step's `tools:` replace its agent's, so a step can narrow what an agent may do.
+    tools: list[str | dict[str, Any]] = []
+    if step.tools is not None:
+        tools = list(step.tools)
+    elif agent is not None:
+        tools = list(agent.tools or [])
     max_tokens = (
         step.max_tokens
         or (agent.max_tokens if agent else None)
@@ -161,4 +165,5 @@ def task_spec(
         runtime=resolved.runtime,
         mcp_servers=dict(resolved.mcp_servers),
         sandbox=resolved.sandbox,
+        approve=step.approve,
     )

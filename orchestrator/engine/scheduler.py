@@ -30,12 +30,13 @@ import anyio
 
 import orchestrator.engine.kinds  # noqa: F401  # registers the built-in step kinds
 from orchestrator.config import Settings
-from orchestrator.contracts import LLM, Emit, TaskResult, TaskSpec, WorkerContext
+from orchestrator.contracts import LLM, Emit, People, TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine import registry
 from orchestrator.engine.attempts import Stop, TaskRunner
 from orchestrator.engine.budget import Budget
 from orchestrator.engine.context import RunContext, WorkerFn
 from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.engine.kinds import ask
 from orchestrator.engine.plan import (
     Scope,
     StepResult,
@@ -94,6 +95,7 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
+        people: People | None = None,
     ) -> None:
         if worker is None:
             from orchestrator.worker import run_worker
@@ -111,6 +113,8 @@ class Engine:
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
+        # who answers questions (ask steps, tool approvals, the budget guard); None: no one
+        self.people = people
         self._scope: anyio.CancelScope | None = None
         self._cancel_reason: str | None = None
 
@@ -181,7 +185,12 @@ class _Run:
             dispatcher=dispatcher,
             state=state,
             worker=_route(engine.worker, engine.runtimes),
-            worker_ctx=WorkerContext(call=dispatcher.call, state=state, emit=self.emit),
+            worker_ctx=WorkerContext(
+                call=dispatcher.call,
+                state=state,
+                emit=self.emit,
+                approve=ask.approver(engine.people, self.emit) if engine.people else None,
+            ),
             tasks=TaskRunner(
                 run_id=self.run_id,
                 emit=self.emit,
@@ -197,6 +206,7 @@ class _Run:
             walk=self.walk,
             announce=self._started,
             prior_batches=resume.batches,
+            people=engine.people,
         )
         self.top = Scope(
             workflow=self.workflow,
@@ -312,6 +322,9 @@ class _Run:
         except OrchestrateError as exc:
             return self._finish(path, scope, StepResult(StepStatus.FAILED, error=f"when: {exc}"))
         try:
+            held = await ask.budget_guard(self.ctx, step, scope, ctx, path)  # ask_above_usd
+            if held is not None:
+                return self._finish(path, scope, held)
             kind = registry.lookup(kind_of(step))
             if not kind.announces_itself:
                 self._started(path, scope, kind.name)

@@ -1,15 +1,17 @@
 """The shared state store: every run, step, task, call and event, and the runs' key/values.
 
 The only package that imports SQLModel/SQLAlchemy. The tables are SQLModel classes (`Run`,
-`Step`, `Task`, `Call`, `StoredEvent`, `StateItem`), which are also the typed rows the read
-methods return. `Store.open(url)` applies migrations; `Store.writer()` is the single batching
-writer the engine sends events to; the rest are reads for resume and for the history commands.
+`Step`, `Task`, `Call`, `StoredEvent`, `StateItem`, `Question`), which are also the typed rows the
+read methods return; `Questions(store)` reads and writes the questions people answer.
+`Store.open(url)` applies migrations; `Store.writer()` is the single batching writer the engine
+sends events to; the rest are reads for resume and for the history commands.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.store.migrations import LATEST_VERSION
-from orchestrator.store.models import Call, Run, StateItem, Step, StoredEvent, Task
+from orchestrator.store.models import Call, Question, Run, StateItem, Step, StoredEvent, Task
+from orchestrator.store.questions import Questions
 from orchestrator.store.records import Claim, CostRow, PriorResult, ResumePoint, StepSummary
 from orchestrator.store.store import STALE_AFTER_S, Store, database_exists, pid_alive
 
@@ -23,6 +25,8 @@ __all__ = [
     "Claim",
     "CostRow",
     "PriorResult",
+    "Question",
+    "Questions",
     "ResumePoint",
     "Run",
     "StateItem",

@@ -227,6 +227,34 @@ def _usage_names_and_owner(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE runs ADD COLUMN owner VARCHAR"))
 
 
+def _questions(conn: Connection) -> None:
+    # Questions for people (issue 17): asks, tool approvals and budget guards, with their answers.
+    md = MetaData()
+    Table(
+        "questions",
+        md,
+        Column("id", String, primary_key=True),
+        Column("run_id", String, nullable=False),
+        Column("step_id", String, nullable=False),
+        Column("key", String, nullable=False),
+        Column("kind", String, nullable=False),
+        Column("prompt", Text, nullable=False),
+        Column("options", Text),
+        Column("output", Text),
+        Column("tool", String),
+        Column("tool_input", Text),
+        Column("status", String, nullable=False),
+        Column("answer", Text),
+        Column("reason", Text),
+        Column("answered_by", String),
+        Column("asked_at", Float, nullable=False),
+        Column("answered_at", Float),
+        Index("ux_questions_run_key", "run_id", "key", unique=True),
+        Index("ix_questions_status", "status", "asked_at"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
@@ -235,6 +263,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "usage columns named as the API names them; 5m/1h on tasks, runs; owner",
         _usage_names_and_owner,
     ),
+    Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

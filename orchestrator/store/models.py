@@ -343,6 +343,58 @@ class StateItem(SQLModel, table=True):
     updated_at: float = 0.0
 
 
+class Question(SQLModel, table=True):
+    """A question for a person (migration 4): an `ask` step, a tool call that waits for its
+    approval (`kind` "approval", answered "approve" or "deny" with a `reason`), or a budget
+    guard. `key` is deterministic (the task key, plus the tool call for an approval), so a
+    resumed run finds the answer instead of asking again; one row per (run_id, key)."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        Index("ux_questions_run_key", "run_id", "key", unique=True),
+        Index("ix_questions_status", "status", "asked_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    run_id: str = ""
+    step_id: str = ""
+    key: str = ""
+    kind: str = "ask"  # ask | approval | budget
+    prompt: str = Field(default="", sa_type=Text)
+    options: list[str] | None = _json()
+    output: Any = _json()  # None (free text), "json" or a JSON Schema the answer must match
+    tool: str | None = None
+    tool_input: Any = _json()
+    status: str = "pending"  # pending | answered
+    answer: Any = _json()
+    reason: str | None = Field(default=None, sa_type=Text)
+    answered_by: str | None = None
+    asked_at: float = 0.0
+    answered_at: float | None = None
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """`runs waiting --json` and `runs show --json`: age_s counts while it waits."""
+        end = self.answered_at or (time.time() if now is None else now)
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "step": self.step_id,
+            "kind": self.kind,
+            "prompt": self.prompt,
+            "options": self.options,
+            "output": self.output,
+            "tool": self.tool,
+            "tool_input": self.tool_input,
+            "status": self.status,
+            "answer": self.answer,
+            "reason": self.reason,
+            "answered_by": self.answered_by,
+            "asked_at": iso(self.asked_at),
+            "answered_at": iso(self.answered_at),
+            "age_s": _span(self.asked_at, end),
+        }
+
+
 def _table(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by table=True
 
@@ -353,6 +405,7 @@ TASKS = _table(Task)
 CALLS = _table(Call)
 EVENTS = _table(StoredEvent)
 STATE = _table(StateItem)
+QUESTIONS = _table(Question)
 
-RUN_TABLES: tuple[Table, ...] = (RUNS, STEPS, TASKS, CALLS, EVENTS, STATE)
+RUN_TABLES: tuple[Table, ...] = (RUNS, STEPS, TASKS, CALLS, EVENTS, STATE, QUESTIONS)
 """Every table that holds rows of a run (keyed by `run_id`, or `id` for runs)."""

@@ -4,7 +4,10 @@
 (bad input, exit 2) found before any model call. `Toolset.execute` never raises for a tool-level
 failure: unknown tool, arguments that break the schema, escapes from the workspace, missing files,
 timeouts and exceptions in Python tools all come back as `ToolOutcome(is_error=True)` with a
-message the model can act on. Bash is granted only when named.
+message the model can act on. Bash is granted only when named. Entries may be Claude Code
+permission rules (`Bash(git diff:*)`, `Read(src/**)`) or `{Tool: {allow: [...], max_calls: N}}`:
+the tool is granted, and every call is checked against its rules and cap first
+(`permissions.py`); a call outside them is a tool error and never runs.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from jsonschema import Draft202012Validator
 from orchestrator.contracts import BUILTIN_TOOL_NAMES, SERVER_TOOLS, StateAccess
 from orchestrator.environment import SandboxPolicy, parse_sandbox
 from orchestrator.errors import ToolError, UsageError
-from orchestrator.tool_names import unknown_tool_message
+from orchestrator.tool_names import split_rule, tool_entry_problem, unknown_tool_message
 from orchestrator.tools.base import Tool, ToolOutcome, input_problems, truncate
 from orchestrator.tools.bash import bash_tool
 from orchestrator.tools.files import file_tools
+from orchestrator.tools.permissions import Permissions
 from orchestrator.tools.python import python_tool
 from orchestrator.tools.state import state_tools
 from orchestrator.tools.workspace import Workspace
@@ -47,7 +51,9 @@ class Toolset:
         server_tools: Sequence[dict[str, Any]] = (),
         *,
         max_output_chars: int = 30000,
+        permissions: Permissions | None = None,
     ) -> None:
+        self._permissions = permissions
         self._tools = {tool.name: tool for tool in client_tools}
         self._validators = {
             tool.name: Draft202012Validator(tool.input_schema) for tool in client_tools
@@ -80,6 +86,9 @@ class Toolset:
         problems = input_problems(self._validators[name], tool_input)
         if problems:
             return ToolOutcome(f"{name}: invalid arguments: {'; '.join(problems)}", is_error=True)
+        refused = self._permissions.check(name, tool_input) if self._permissions else None
+        if refused is not None:
+            return ToolOutcome(f"{name}: {refused}", is_error=True)
         try:
             result = await tool.handler(tool_input)
         except ToolError as exc:
@@ -100,14 +109,15 @@ class Toolset:
 
 
 def build_toolset(
-    tools: Sequence[str | Mapping[str, str]],
+    tools: Sequence[str | Mapping[str, Any]],
     *,
     workspace: Path,
     state: StateAccess,
     max_output_chars: int = 30000,
     sandbox: SandboxPolicy | Mapping[str, Any] | None = None,
 ) -> Toolset:
-    """The tools a step grants: built-in names, or `{"python": "pkg.mod:fn"}` entries.
+    """The tools a step grants: built-in names, permission rules, `{Tool: {allow, max_calls}}`
+    limits, or `{"python": "pkg.mod:fn"}` entries.
 
     `sandbox`: the step's resolved `sandbox:` setting (a `SandboxPolicy` or its dict, as a
     `TaskSpec` carries it); Bash runs under it. Default: `auto`."""
@@ -132,8 +142,17 @@ def build_toolset(
         return builtins[name]
 
     for entry in tools:
-        if isinstance(entry, str):
-            name = entry.strip()
+        if isinstance(entry, str) or (
+            isinstance(entry, Mapping)
+            and len(entry) == 1
+            and next(iter(entry)) in BUILTIN_TOOL_NAMES
+        ):
+            problem = tool_entry_problem(dict(entry) if isinstance(entry, Mapping) else entry)
+            if problem is not None and isinstance(entry, str) and split_rule(entry)[1] is None:
+                problem = None  # a plain name: reported below with the list of built-ins
+            if problem is not None:
+                raise UsageError(f"tool entry {entry!r}: {problem}")
+            name = split_rule(entry)[0] if isinstance(entry, str) else str(next(iter(entry)))
             if name in SERVER_TOOL_PARAMS:
                 server[name] = SERVER_TOOL_PARAMS[name]
             elif name in BUILTIN_TOOL_NAMES:
@@ -163,7 +182,12 @@ def build_toolset(
                 f"tool entry {entry!r} is neither a tool name "
                 "nor {python: 'package.module:function'}"
             )
-    return Toolset(list(client.values()), list(server.values()), max_output_chars=max_output_chars)
+    return Toolset(
+        list(client.values()),
+        list(server.values()),
+        max_output_chars=max_output_chars,
+        permissions=Permissions(tools, root),
+    )
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

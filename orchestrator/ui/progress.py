@@ -35,6 +35,7 @@ _STATUS_STYLE = {
     "budget_exceeded": "magenta",
     "interrupted": "yellow",
     "pending": "dim",
+    "waiting": "bold yellow",
 }
 _STATUS_MARK = {
     "running": "…",
@@ -43,6 +44,7 @@ _STATUS_MARK = {
     "skipped": "-",
     "cancelled": "!",
     "budget_exceeded": "$",
+    "waiting": "?",
 }
 
 

@@ -245,6 +245,11 @@ def run_detail(detail: Row) -> RenderableType:
                 Text(str(err.get("error") or ""), style="red"),
             )
         parts.append(table)
+    questions = detail.get("questions") or []
+    if questions:
+        from orchestrator.ui.questions import questions_table
+
+        parts += [questions_table(questions), Text("")]
     totals = detail.get("totals") or {}
     parts.append(
         Text(

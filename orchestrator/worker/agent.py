@@ -32,7 +32,8 @@ from orchestrator.contracts import (
     WorkerContext,
     add_cost,
 )
-from orchestrator.errors import TaskFailed
+from orchestrator.errors import TaskFailed, Waiting
+from orchestrator.worker import approval
 from orchestrator.worker.output import OutputProblem, read_output, repair_message
 from orchestrator.worker.request import base_request, first_user_content
 
@@ -122,9 +123,11 @@ class _Conversation:
         """One `tool_result` per `tool_use` block, in the same order; the tools run concurrently."""
         uses = [b for b in content if b.get("type") == "tool_use"]
         results: list[dict[str, Any]] = [{} for _ in uses]
+        denied = await approval.denials(self.spec, self.ctx, uses)  # `approve:` (may wait)
 
         async def run_one(index: int, block: dict[str, Any]) -> None:
-            outcome = await self.run_tool(block.get("name", ""), block.get("input") or {})
+            name, tool_input = block.get("name", ""), block.get("input") or {}
+            outcome = await self.run_tool(name, tool_input, denied=denied.get(index))
             result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": block.get("id", ""),
@@ -139,10 +142,14 @@ class _Conversation:
                 group.start_soon(run_one, index, block)
         return results
 
-    async def run_tool(self, name: str, tool_input: Any) -> ToolResult:
+    async def run_tool(
+        self, name: str, tool_input: Any, *, denied: str | None = None
+    ) -> ToolResult:
         started = time.perf_counter()
         outcome: ToolResult
-        if self.tools is None:
+        if denied is not None:  # a person said no: the model reads why
+            outcome = _Outcome(denied, True)
+        elif self.tools is None:
             outcome = _Outcome(f"unknown tool '{name}': this step grants no tools", True)
         else:
             try:
@@ -184,8 +191,8 @@ async def run_worker(
     convo = _Conversation(spec, ctx, tools)
     try:
         return await _converse(spec, convo)
-    except TaskFailed as exc:
-        exc.spent = convo.result(None, "", None)  # what the failed attempt used still counts
+    except (TaskFailed, Waiting) as exc:
+        exc.spent = convo.result(None, "", None)  # what the attempt used so far still counts
         raise
 
 

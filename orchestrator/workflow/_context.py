@@ -24,12 +24,27 @@ AgentCache = dict[Path, tuple[AgentDef | None, list[Diagnostic]]]
 
 @dataclass(eq=False)
 class Scope:
-    """The steps of one list (the workflow's, or a loop body's)."""
+    """The steps of one list (the workflow's, or a loop's or a group's body).
+
+    `names`: the template names its steps see beyond the base ones (`loop` in a loop body, the
+    item names of an enclosing fan-out); `ordered`: each step runs after the one before it (a
+    loop body unless `parallel: true`)."""
 
     steps: list[StepInfo] = field(default_factory=list)
     ids: dict[str, StepInfo] = field(default_factory=dict)
     parent: Scope | None = None
-    owner: StepInfo | None = None  # the loop step whose body this is
+    owner: StepInfo | None = None  # the loop or group step whose body this is
+    names: tuple[str, ...] = ()
+    ordered: bool = False
+
+    def loop_owner(self) -> StepInfo | None:
+        """The innermost loop step whose body (at any depth of groups) this is."""
+        here: Scope | None = self
+        while here is not None:
+            if here.owner is not None and here.owner.kind == "loop":
+                return here.owner
+            here = here.parent
+        return None
 
 
 @dataclass(eq=False)
@@ -41,6 +56,7 @@ class Check:
     allowed: frozenset[str]
     scope: Scope
     owner: StepInfo | None  # the step that gets the dependencies (None: references only)
+    notes: dict[str, str] = field(default_factory=dict)  # name -> why it is not in scope here
 
 
 @dataclass(eq=False)
@@ -54,6 +70,7 @@ class StepInfo:
     raw: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     deps: set[str] = field(default_factory=set)
+    after: set[str] = field(default_factory=set)  # order-only dependencies (see `Step.after`)
     body: Scope | None = None
     loop: dict[str, Any] = field(default_factory=dict)
     line: int = 0
@@ -86,6 +103,7 @@ class LoadContext:
     agent_refs: list[tuple[StepInfo, str, Path_]] = field(default_factory=list)
     model_refs: list[tuple[str, Path_]] = field(default_factory=list)
     subs: list[tuple[StepInfo, str, Path_]] = field(default_factory=list)
+    dynamic_agents: bool = False  # a step picks its agent at run time: every agent is loaded
 
     @property
     def file(self) -> str:

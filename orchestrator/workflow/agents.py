@@ -7,7 +7,11 @@ and front matter that strict YAML refuses only for an unquoted `: ` in a value (
 value` lines, with a warning). Front matter that is broken otherwise (a quote or a `[` list never
 closed) is an error at its line: reading it loosely would silently change what the agent may do.
 Tools that are not built-in (MCP tools, `TodoWrite`, `Task`) are dropped with a warning, since the
-engine could not run them anyway.
+engine could not run them anyway; permission rules (`Bash(git diff:*)`) are kept. As in Claude
+Code, a file with no `tools:` inherits a default set (`agents.default_tools` in the settings:
+every built-in tool but Bash), `tools: []` grants none, a closing line of three or more dashes
+ends the front matter, and a step names an agent by its file name or by any front-matter `name`
+(`Python DevOps/CI-CD Expert`); two files giving one name is a warning naming both.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from typing import Any
 
 import yaml
 
-from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.names import did_you_mean
+from orchestrator.tool_names import split_tool_list, tool_entry_problem
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
-from orchestrator.workflow.language import AGENT_FILE_KEYS, AGENT_NAME_PATTERN, RUNTIMES
+from orchestrator.workflow.language import AGENT_FILE_KEYS, RUNTIMES
 from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
 from orchestrator.workflow.mcp import mcp_problems
 from orchestrator.workflow.models import AgentDef
@@ -41,8 +45,7 @@ __all__ = [
 ]
 
 AGENT_KEYS = AGENT_FILE_KEYS  # front matter; an inline `agents:` entry also has `system`
-_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
-_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)?-{3,}[ \t]*(?:\n|\Z)", re.DOTALL)
 _LOOSE_KEY = re.compile(r"^([A-Za-z_][\w-]*):(?:\s+(.*))?$")
 
 
@@ -104,11 +107,30 @@ def _refuse_unclosed(front: str, file: str) -> None:
         return
 
 
-def _split_tools(value: Any) -> list[str] | None:
+def _split_tools(value: Any) -> list[str | dict[str, Any]] | None:
     if value is None:
         return None
-    items: list[Any] = value if isinstance(value, list) else str(value).split(",")
-    return [str(item).strip() for item in items if str(item).strip()]
+    if not isinstance(value, list):
+        return list(split_tool_list(str(value)))
+    out: list[str | dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, dict):
+            out.append(item)
+        elif str(item).strip():
+            out.append(str(item).strip())
+    return out
+
+
+def valid_agent_name(name: str) -> bool:
+    """Any name a front matter may give (`Python DevOps/CI-CD Expert`): one line of text."""
+    return bool(name.strip()) and name == name.strip() and "\n" not in name and "\0" not in name
+
+
+def inherit_tools(agent: AgentDef, default_tools: list[str]) -> AgentDef:
+    """An agent whose file names no tools gets the default set, marked as inherited."""
+    if agent.tools is not None:
+        return agent
+    return agent.model_copy(update={"tools": list(default_tools), "inherited_tools": True})
 
 
 def parse_agent(
@@ -186,7 +208,7 @@ def agent_from_mapping(
         if model == "inherit":
             model = None
     tools_raw = meta.get("tools")
-    tools: list[str] | None = None
+    tools: list[str | dict[str, Any]] | None = None
     if isinstance(tools_raw, dict | bool):
         message = "agent 'tools' must be a comma-separated string or a list"
         errors.append(Diagnostic(*where("tools"), message))
@@ -204,12 +226,18 @@ def agent_from_mapping(
         mcp_servers = None
     if tools is not None:
         # MCP tools exist for a Claude Code agent, whose servers provide them
-        known = [t for t in tools if runtime == "claude-code" and t.startswith("mcp__")]
-        unknown = [t for t in tools if t not in BUILTIN_TOOL_NAMES and t not in known]
+        known = [
+            t
+            for t in tools
+            if runtime == "claude-code" and isinstance(t, str) and t.startswith("mcp__")
+        ]
+        unknown = [t for t in tools if t not in known and tool_entry_problem(t) is not None]
         if unknown:
-            message = f"tools not available in orchestrate, ignored: {', '.join(unknown)}"
+            shown = ", ".join(str(t) for t in unknown)
+            problems = "; ".join(dict.fromkeys(str(tool_entry_problem(t)) for t in unknown))
+            message = f"tools not available in orchestrate, ignored: {shown} ({problems})"
             warnings.append(Diagnostic(*where("tools"), message, "warning"))
-        tools = [t for t in tools if t in BUILTIN_TOOL_NAMES or t in known]
+        tools = [t for t in tools if t in known or tool_entry_problem(t) is None]
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, str) and max_tokens.strip().isdigit():
@@ -244,9 +272,12 @@ def agent_from_mapping(
     return agent, errors, warnings
 
 
-def scan_agents(dirs: Iterable[str | Path]) -> tuple[dict[str, AgentDef], list[Diagnostic]]:
-    """Every agent file in `dirs` (earlier directories win on a name clash), and the problems
-    found. Agents are keyed by their `name` (which defaults to the file name)."""
+def scan_agents(
+    dirs: Iterable[str | Path], *, default_tools: list[str] | None = None
+) -> tuple[dict[str, AgentDef], list[Diagnostic]]:
+    """Every agent file in `dirs` (earlier directories win on a name clash, with a warning
+    naming both files), and the problems found. Agents are keyed by their `name` (which
+    defaults to the file name); with `default_tools`, a file with no `tools:` inherits them."""
     agents: dict[str, AgentDef] = {}
     problems: list[Diagnostic] = []
     for directory in dirs:
@@ -260,8 +291,19 @@ def scan_agents(dirs: Iterable[str | Path]) -> tuple[dict[str, AgentDef], list[D
                 problems.extend(exc.diagnostics)
                 continue
             problems.extend(warnings)
-            agents.setdefault(agent.name, agent)
+            if default_tools is not None:
+                agent = inherit_tools(agent, default_tools)
+            first = agents.get(agent.name)
+            if first is not None:
+                problems.append(_same_name(agent.name, first, file))
+                continue
+            agents[agent.name] = agent
     return agents, problems
+
+
+def _same_name(name: str, first: AgentDef, other: Path) -> Diagnostic:
+    message = f"agent name '{name}' is given by {first.path} and by {other}; {first.path} is used"
+    return Diagnostic(str(other), 1, 1, message, "warning")
 
 
 def find_agents(dirs: Iterable[str | Path]) -> dict[str, AgentDef]:
@@ -287,11 +329,12 @@ def resolve_agents(ctx: LoadContext) -> None:
     """Every `agent:` a step names: an inline `agents:` entry, else a file in `agent_dirs`
     (by file name, then by front-matter `name`). A file loads once per `load_workflow`, however
     many steps or sub-workflows name it, so its warnings are reported once."""
+    default_tools = ctx.settings.agents.default_tools
     for info, name, path in ctx.agent_refs:
         if name in ctx.resolved_agents:
             continue
-        if not _AGENT_NAME.match(name):
-            ctx.err(path, f"{info.label}: invalid agent name '{name}'")
+        if not valid_agent_name(name):
+            ctx.err(path, f"{info.label}: invalid agent name {name!r} (one line of text)")
             continue
         found, agent = _find_agent(ctx, name)
         if not found:
@@ -304,9 +347,30 @@ def resolve_agents(ctx: LoadContext) -> None:
             continue
         if agent is None:
             continue  # the agent file is invalid; its own errors are reported
+        if name not in ctx.inline_agents:
+            agent = inherit_tools(agent, default_tools)
         ctx.resolved_agents[name] = agent
         if agent.model:
             ctx.model_refs.append((agent.model, path))
+    if ctx.dynamic_agents:
+        _resolve_every_agent(ctx)
+
+
+def _resolve_every_agent(ctx: LoadContext) -> None:
+    """A step picks its agent at run time (`agent: "{{ item.agent }}"`): every agent that
+    loads is made available; a file that does not load is a warning, and a step that picks it
+    fails then, naming it."""
+    found, problems = scan_agents(
+        agent_dirs(ctx.path), default_tools=ctx.settings.agents.default_tools
+    )
+    for diag in problems:
+        severity = "warning"
+        ctx.warnings.append(Diagnostic(diag.file, diag.line, diag.col, diag.message, severity))
+    for name, agent in {**found, **ctx.inline_agents}.items():
+        ctx.resolved_agents.setdefault(name, agent)
+    for agent in list(ctx.resolved_agents.values()):
+        if agent.path is not None and agent.path.stem not in ctx.resolved_agents:
+            ctx.resolved_agents[agent.path.stem] = agent  # also by file name
 
 
 def _known_agent_names(ctx: LoadContext) -> list[str]:
@@ -335,17 +399,34 @@ def _find_agent(ctx: LoadContext, name: str) -> tuple[bool, AgentDef | None]:
     if name in ctx.inline_agents:
         return True, ctx.inline_agents[name]
     dirs = [d for d in agent_dirs(ctx.path) if d.is_dir()]
-    for directory in dirs:
+    by_file = "/" not in name and "\\" not in name and name not in (".", "..")
+    for directory in dirs if by_file else []:
         file = directory / f"{name}.md"
         if file.is_file():
             return True, _agent_file(ctx, file)
     # Claude Code names agents by their front matter; the file name may differ.
+    named: list[tuple[Path, AgentDef | None]] = []
     for directory in dirs:
         for file in sorted(directory.glob("*.md")):
             try:
-                head = file.read_text("utf-8-sig", errors="replace")[:2000]
+                head = file.read_text("utf-8-sig", errors="replace")[:4000]
             except OSError:
                 continue
             if re.search(rf"(?m)^name:\s*['\"]?{re.escape(name)}['\"]?\s*$", head):
-                return True, _agent_file(ctx, file)
-    return False, None
+                agent = _agent_file(ctx, file)
+                if agent is None or agent.name == name:
+                    named.append((file, agent))
+    if not named:
+        return False, None
+    if len(named) > 1:
+        files = " and ".join(str(file) for file, _ in named[:2])
+        ctx.warnings.append(
+            Diagnostic(
+                str(named[1][0]),
+                1,
+                1,
+                f"agent name '{name}' is given by {files}; {named[0][0]} is used",
+                "warning",
+            )
+        )
+    return True, named[0][1]

@@ -1,7 +1,7 @@
 """The step graph: dependency levels, cycle naming, and Mermaid/Graphviz rendering.
 
-Dependencies live on each step (`Step.deps`, same-scope ids only), so a loop body is its own
-graph: the loop step stands for its body in the enclosing scope.
+Dependencies live on each step (`Step.deps`, same-scope ids only), so a loop's or a group's
+body is its own graph: the step stands for its body in the enclosing scope.
 """
 
 from __future__ import annotations
@@ -93,9 +93,14 @@ def _label(step: Step) -> str:
         detail = "run"
     elif step.kind == "workflow":
         detail = f"workflow: {step.workflow}"
+    elif step.kind == "set":
+        detail = "set"
+    elif step.kind == "group":
+        detail = "group"
     else:
         assert step.loop is not None
-        detail = f"loop ≤ {step.loop.max_iterations}"
+        cap = step.loop.max_iterations
+        detail = f"loop ≤ {cap if isinstance(cap, int) else cap.source}"
     if step.for_each is not None:
         detail += ", for each"
     if step.when is not None:
@@ -122,14 +127,14 @@ def graph_text(workflow: Workflow, format: Literal["mermaid", "dot"] = "mermaid"
         for step in steps:
             node = _node(prefix, step.id)
             label = _label(step).replace('"', "'")
-            if step.loop is not None:
+            if step.body:
                 if format == "mermaid":
                     lines.append(f'{indent}subgraph {node}["{label}"]')
                 else:
                     lines.append(f"{indent}subgraph cluster_{node} {{")
                     lines.append(f'{indent}  label="{label}";')
                     lines.append(f'{indent}  {node} [label="{step.id}", shape=point];')
-                emit(step.loop.steps, f"{prefix}{step.id}.", indent + "  ")
+                emit(step.body, f"{prefix}{step.id}.", indent + "  ")
                 lines.append(f"{indent}end" if format == "mermaid" else f"{indent}}}")
             elif format == "mermaid":
                 lines.append(f'{indent}{node}["{label}"]')

@@ -29,6 +29,8 @@ __all__ = [
     "DEFAULTS_KEYS",
     "FAN_OUT",
     "FAN_OUT_KEYS",
+    "GROUP",
+    "GROUP_KEYS",
     "ID_PATTERN",
     "INPUT",
     "INPUT_KEYS",
@@ -41,12 +43,16 @@ __all__ = [
     "LIMITS_KEYS",
     "LOOP",
     "LOOP_KEYS",
+    "LOOP_NAMES",
     "MERGE_KINDS",
     "NAME_PATTERN",
+    "NOTIFY",
+    "NOTIFY_KEYS",
     "RUNTIMES",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
+    "STEP_VIEW_NAMES",
     "TOP",
     "TOP_KEYS",
     "Key",
@@ -75,11 +81,15 @@ KeyType = Literal[
     "expression",  # any YAML value; strings inside are templates
     "expressions",  # a mapping of name -> expression
     "items",  # a list, or one {{ expression }} giving a list
+    "count",  # a positive integer, or one {{ expression }} giving one (checked at run time)
     "tools",  # built-in tool names or {python: "pkg.mod:fn"}
+    "approve",  # tool names whose calls wait for a person, or `all`
+    "options",  # a list of distinct strings (an `ask` step's answers)
     "output",  # text, json or a JSON Schema
     "run_output",  # text or json
     "steps",  # a list of steps
     "loop",  # a mapping of the `LOOP` keys
+    "group",  # a mapping of the `GROUP` keys
     "section",  # a mapping of `keys`
     "inputs",  # a mapping of name -> `INPUT` keys
     "agents",  # a mapping of name -> `AGENT`
@@ -102,8 +112,10 @@ class Key:
     """One key of a mapping in the language.
 
     `attr` is the model attribute when it differs from the key (`as` -> `as_`); `per_item` marks a
-    template that also sees a fan-out's item; `keys` are the keys of a nested mapping (`section`,
-    `loop`); `example` is a valid value (the tests load every key with it)."""
+    template that also sees a fan-out's item; `templated` marks a setting whose value may also be a
+    template, rendered per task (per item in a fan-out) and checked before anything is sent;
+    `keys` are the keys of a nested mapping (`section`, `loop`, `group`); `example` is a valid
+    value (the tests load every key with it)."""
 
     name: str
     type: KeyType
@@ -114,6 +126,7 @@ class Key:
     attr: str = ""
     required: bool = False
     per_item: bool = False
+    templated: bool = False
     keys: tuple[Key, ...] = ()
     example: Any = None
 
@@ -142,8 +155,12 @@ _MCP_DOC = "MCP servers by name, as in Claude Code's .mcp.json (command/args/env
 _MCP_EXAMPLE = {"files": {"command": "npx", "args": ["-y", "some-mcp-server"]}}
 # Names every template context holds; a fan-out's `as` may not hide one.
 CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
+# What `loop.<name>` may read inside a loop body (the loader refuses any other attribute).
+LOOP_NAMES = ("iteration", "index", "previous", "history")
+# What `steps.<id>.<name>` may read (the loader refuses any other attribute, as a run would).
+STEP_VIEW_NAMES = ("output", "status", "error", "exit_code", "iterations", "exhausted")
 
-_MODEL_DOC = "An alias from the settings (opus, sonnet, haiku) or a full model id."
+_MODEL_DOC = "An alias from the settings (opus, sonnet, haiku, fable) or a full model id."
 
 INPUT = (
     Key(
@@ -178,6 +195,19 @@ LIMITS = (
     Key("max_workers", "integer", "Tasks a run may create (guards fan-out).", example=100),
     Key("max_cost_usd", "number", "The run stops before spending more dollars.", example=1.5),
     Key("max_tokens", "integer", "The run stops before using more tokens.", example=100000),
+    Key(
+        "ask_above_usd",
+        "number",
+        "Ask a person before the first step whose worst-case cost would take the run past "
+        "this many dollars.",
+        example=2.0,
+    ),
+)
+
+# Who hears of a question that starts waiting for a person (the question as JSON).
+NOTIFY = (
+    Key("command", "string", "A shell command; the question arrives on its stdin.", example="cat"),
+    Key("url", "string", "A URL the question is POSTed to.", example="http://127.0.0.1:9/q"),
 )
 
 AGENT_FILE = (
@@ -229,6 +259,19 @@ FAN_OUT = (
         attr="as_",
         example="topic",
     ),
+    Key(
+        "where",
+        "expression",
+        "Keeps the items for which this is true (the item's name in scope), before any task.",
+        per_item=True,
+        example="{{ item != 'y' }}",
+    ),
+    Key(
+        "index_as",
+        "name",
+        "A name for the item's 0-based position among the items `where` keeps.",
+        example="i",
+    ),
     Key("concurrency", "integer", "Items in flight at once.", example=2),
     Key(
         "on_item_error",
@@ -241,15 +284,43 @@ FAN_OUT = (
 )
 
 LOOP = (
-    Key("steps", "steps", "The body, run in the order written.", required=True),
+    Key(
+        "steps",
+        "steps",
+        "The body: each step runs after the one before it, unless `parallel: true`.",
+        required=True,
+    ),
     Key(
         "until",
         "expression",
         "Stop when this is true after an iteration.",
         example="{{ loop.iteration > 1 }}",
     ),
-    Key("max_iterations", "integer", "The cap (a loop is always bounded).", required=True),
+    Key(
+        "max_iterations",
+        "count",
+        "The cap (a loop is always bounded): a number, or one {{ expression }} giving one.",
+        required=True,
+    ),
+    Key(
+        "on_exhausted",
+        "choice",
+        "What reaching max_iterations with `until` still false does: succeed (with a warning, "
+        "and `steps.<id>.exhausted` true) or fail.",
+        default="succeed",
+        choices=("succeed", "fail"),
+        example="fail",
+    ),
+    Key(
+        "parallel",
+        "boolean",
+        "Body steps start as their references allow, not in the order written.",
+        default=False,
+        example=True,
+    ),
 )
+
+GROUP = (Key("steps", "steps", "The body, run as one step.", required=True),)
 
 KINDS = (
     Kind(
@@ -258,15 +329,42 @@ KINDS = (
         "One model conversation (or one per item with `for_each`).",
         (
             Key("prompt", "template", "Agent step: the user prompt.", per_item=True),
-            Key("agent", "string", "agents/NAME.md or an `agents:` entry.", example="helper"),
-            Key("system", "string", "A system prompt (instead of the agent's).", example="Hi."),
-            Key("model", "string", _MODEL_DOC, example="haiku"),
-            Key("max_tokens", "integer", "The most output tokens per model call.", example=256),
-            Key("tools", "tools", "Tools the worker may use.", example=["Read"]),
+            Key(
+                "agent",
+                "string",
+                "An agent file's name (or its front-matter `name`) or an `agents:` entry.",
+                templated=True,
+                example="helper",
+            ),
+            Key(
+                "system",
+                "string",
+                "A system prompt, after the agent's.",
+                templated=True,
+                example="Hi.",
+            ),
+            Key("model", "string", _MODEL_DOC, templated=True, example="haiku"),
+            Key(
+                "max_tokens",
+                "integer",
+                "The most output tokens per model call.",
+                templated=True,
+                example=256,
+            ),
+            Key(
+                "tools",
+                "tools",
+                "Tools the worker may use; replaces the agent's list. A name, a permission rule "
+                "(`Bash(git diff:*)`, `Read(src/**)`) or {Tool: {allow: [rules], max_calls: N}}.",
+                templated=True,
+                example=["Read"],
+            ),
             Key(
                 "output",
                 "output",
-                "text (default), json, or a JSON Schema for structured output.",
+                "text (default), json, or a JSON Schema for structured output (its strings may "
+                "be templates, rendered before the call).",
+                templated=True,
                 example="json",
             ),
             Key("max_turns", "integer", "Model calls the worker may make.", example=4),
@@ -294,6 +392,12 @@ KINDS = (
                 example="worktree",
             ),
             Key("mcp_servers", "mcp_servers", _MCP_DOC, example=_MCP_EXAMPLE),
+            Key(
+                "approve",
+                "approve",
+                "Tools whose every call waits for a person's approval, or `all`.",
+                example=["Bash"],
+            ),
         ),
         fan_out=True,
     ),
@@ -369,6 +473,7 @@ KINDS = (
         "loop",
         "Runs its body until `until` is true or `max_iterations` is reached.",
         (Key("loop", "loop", "The loop's body and bounds.", keys=LOOP),),
+        fan_out=True,
     ),
     Kind(
         "workflow",
@@ -377,6 +482,42 @@ KINDS = (
         (
             Key("workflow", "string", "A sub-workflow file, relative to this one."),
             Key("inputs", "expressions", "The sub-workflow's inputs.", example={"topic": "bees"}),
+        ),
+        fan_out=True,
+    ),
+    Kind(
+        "set",
+        "set",
+        "A value computed from an expression; no model call.",
+        (
+            Key(
+                "set",
+                "expression",
+                "The step's output: the expression's native value.",
+                attr="set_",
+            ),
+        ),
+    ),
+    Kind(
+        "group",
+        "group",
+        "Its body's steps run as one step; its output maps body ids to outputs.",
+        (Key("group", "group", "The group's body.", keys=GROUP),),
+        fan_out=True,
+    ),
+    Kind(
+        "ask",
+        "ask",
+        "A question for a person; its output is the answer (route on it with `when`).",
+        (
+            Key("ask", "template", "The question, shown to the person who answers."),
+            Key("options", "options", "The answers allowed (else free text).", example=["a", "b"]),
+            Key(
+                "output",
+                "output",
+                "text (default), json, or a JSON Schema the answer must match.",
+                example="json",
+            ),
         ),
     ),
 )
@@ -410,6 +551,13 @@ TOP = (
     ),
     Key("workspace", "string", "The run's working directory.", example="ws"),
     Key("mcp_servers", "mcp_servers", _MCP_DOC + " For every agent step.", example=_MCP_EXAMPLE),
+    Key(
+        "notify",
+        "section",
+        "Who hears of a question that starts waiting for a person.",
+        keys=NOTIFY,
+        example={"command": "cat"},
+    ),
 )
 
 
@@ -429,7 +577,9 @@ AGENT_FILE_KEYS = _names(AGENT_FILE)
 INPUT_KEYS = _names(INPUT)
 DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
+NOTIFY_KEYS = _names(NOTIFY)
 LOOP_KEYS = _names(LOOP)
+GROUP_KEYS = _names(GROUP)
 COMMON_KEYS = _names(STEP_COMMON)
 FAN_OUT_KEYS = _names(FAN_OUT)
 KIND_KEYS = {kind.marker: kind.name for kind in KINDS}  # marker -> kind

@@ -3,7 +3,9 @@
 The passes, one module each: `parse` (text and positioned YAML), `sections` (the header,
 `inputs`, `defaults`, `limits`, `env`, inline `agents`, `outputs`), `steps` (kinds and every step
 key, as `language` lists them; `fields` does the scalar checks), `references` (template names,
-`steps.<id>` references, dependencies, cycles, models), `agents` (agent files), `subworkflows`.
+`steps.<id>` references, dependencies, cycles, models), `ordering` (loop bodies in the order
+written; `run:` steps and writing agents with no order between them), `agents` (agent files),
+`subworkflows`.
 
 Validation is done by hand over the positioned YAML, not by pydantic, so that every problem is a
 `Diagnostic` at the line and column where it was written, with a "did you mean" when a name is
@@ -26,7 +28,8 @@ from orchestrator.workflow import sections
 from orchestrator.workflow._context import AgentCache, LoadContext, Scope
 from orchestrator.workflow.agents import agent_dirs, resolve_agents
 from orchestrator.workflow.language import STEP_KEYS, TOP_KEYS
-from orchestrator.workflow.models import LoopSpec, Step, Workflow
+from orchestrator.workflow.models import GroupSpec, LoopSpec, Step, Workflow
+from orchestrator.workflow.ordering import order_bodies, warn_unordered_writers
 from orchestrator.workflow.parse import parse_workflow, read_source
 from orchestrator.workflow.references import check_cycles, check_models, resolve_checks
 from orchestrator.workflow.steps import read_steps
@@ -47,6 +50,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
     inputs = sections.inputs(ctx, data.get("inputs"))
     defaults = sections.defaults(ctx, data.get("defaults"))
     limits = sections.limits(ctx, data.get("limits"))
+    notify = sections.notify(ctx, data.get("notify"))
     env = sections.env(ctx, data.get("env"))
     inline_agents = sections.agents(ctx, data.get("agents"))
 
@@ -58,8 +62,10 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
     outputs = sections.outputs(ctx, data.get("outputs"), top)
 
     resolve_checks(ctx)
+    order_bodies(ctx, top)
     check_cycles(ctx, top)
     resolve_agents(ctx)
+    warn_unordered_writers(ctx, top)
     check_models(ctx)
     subs = load_subworkflows(ctx, _load_file)
     if ctx.errors:
@@ -73,6 +79,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
         inputs=inputs,
         defaults=defaults,
         limits=limits,
+        notify=notify,
         env=env,
         agents=inline_agents,
         resolved_agents=ctx.resolved_agents,
@@ -89,12 +96,17 @@ def _build_steps(ctx: LoadContext, scope: Scope, subs: dict[int, Workflow]) -> l
     for info in scope.steps:
         values = dict(info.fields)
         values["deps"] = frozenset(info.deps)
-        if info.body is not None:
+        values["after"] = frozenset(info.after)
+        if info.body is not None and info.kind == "loop":
             values["loop"] = LoopSpec(
                 steps=_build_steps(ctx, info.body, subs),
                 until=info.loop.get("until"),
                 max_iterations=info.loop.get("max_iterations", 1),
+                on_exhausted=info.loop.get("on_exhausted", "succeed"),
+                parallel=info.loop.get("parallel", False),
             )
+        elif info.body is not None:
+            values["group"] = GroupSpec(steps=_build_steps(ctx, info.body, subs))
         if id(info) in subs:
             values["sub"] = subs[id(info)]
         try:
@@ -134,7 +146,7 @@ def load_workflow(
 
 
 def count_steps(workflow: Workflow) -> int:
-    """Steps including loop bodies."""
+    """Steps including loop and group bodies."""
     return len(workflow.iter_steps())
 
 

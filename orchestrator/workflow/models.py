@@ -26,15 +26,17 @@ from orchestrator.workflow.templates import Template
 __all__ = [
     "AgentDef",
     "Defaults",
+    "GroupSpec",
     "InputSpec",
     "Limits",
     "LoopSpec",
+    "Notify",
     "Step",
     "StepKind",
     "Workflow",
 ]
 
-StepKind = Literal["agent", "merge", "run", "loop", "workflow"]
+StepKind = Literal["agent", "merge", "run", "loop", "workflow", "set", "group", "ask"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
 MergeKind = Literal["concat", "flatten", "object", "unique", "vote", "branches"]
 Runtime = Literal["api", "claude-code"]
@@ -129,18 +131,30 @@ class Limits(_Model):
     max_workers: int | None = None
     max_cost_usd: float | None = None
     max_tokens: int | None = None
+    ask_above_usd: float | None = None
+
+
+class Notify(_Model):
+    """Who hears of a question that starts waiting: a command (the question as JSON on its
+    stdin) and/or a URL (the same JSON POSTed)."""
+
+    command: str | None = None
+    url: str | None = None
 
 
 class AgentDef(_Model):
     """An agent: a Claude Code subagent file (`agents/NAME.md`) or an inline `agents:` entry.
 
-    `tools` None means the definition does not restrict tools; the engine grants none unless the
-    step names them. `model` None means inherit (the step's or the workflow's default)."""
+    `tools` None means the file names none and the agent inherits the default set
+    (`agents.default_tools` in the settings; the loader fills it in and sets `inherited_tools`);
+    `[]` means no tools. A step's own `tools:` replace the agent's. `model` None means inherit
+    (the step's or the workflow's default)."""
 
     name: str
     description: str | None = None
     model: str | None = None
-    tools: list[str] | None = None
+    tools: list[str | dict[str, Any]] | None = None
+    inherited_tools: bool = False
     max_tokens: int | None = None
     runtime: Runtime | None = None
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
@@ -152,7 +166,13 @@ class AgentDef(_Model):
 class LoopSpec(_Model):
     steps: list[Step]
     until: Template | None = None
-    max_iterations: int
+    max_iterations: int | Template  # a Template renders to the cap when the loop starts
+    on_exhausted: Literal["succeed", "fail"] = "succeed"
+    parallel: bool = False
+
+
+class GroupSpec(_Model):
+    steps: list[Step]
 
 
 class Step(_Model):
@@ -164,9 +184,17 @@ class Step(_Model):
     needs: list[str] = Field(default_factory=list)
     when: Template | None = None
     deps: frozenset[str] = frozenset()
+    # Dependencies only of order (a loop body's step on the one before it): a skipped one does
+    # not skip this step, as a skipped data dependency does. A subset of `deps`.
+    after: frozenset[str] = frozenset()
+    # Settings written as templates (`model: "{{ item.model }}"`), by key; rendered per task and
+    # checked before anything is sent. The key's own field stays at its default.
+    dynamic: dict[str, Template] = Field(default_factory=dict)
     # fan-out
     for_each: Template | None = None
     as_: str = "item"
+    where: Template | None = None
+    index_as: str | None = None
     concurrency: int | None = None
     on_item_error: Literal["fail", "skip"] = "fail"
     timeout: float | None = None
@@ -177,7 +205,7 @@ class Step(_Model):
     system: str | None = None
     model: str | None = None
     max_tokens: int | None = None
-    tools: list[str | dict[str, str]] = Field(default_factory=list)
+    tools: list[str | dict[str, Any]] | None = None  # None: the agent's (or none)
     output: Literal["text", "json"] | dict[str, Any] | None = None
     max_turns: int | None = None
     context: Template | None = None
@@ -185,6 +213,7 @@ class Step(_Model):
     runtime: Runtime | None = None  # None: the agent's, then defaults.runtime, then "api"
     isolation: Literal["none", "worktree"] = "none"
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
+    approve: list[str] | None = None  # tool names, or ["all"]
     # merge
     merge: MergeKind | None = None
     from_: str | None = None
@@ -197,10 +226,17 @@ class Step(_Model):
     allow_failure: bool = False
     # loop
     loop: LoopSpec | None = None
+    # ask
+    ask: Template | None = None
+    options: list[str] | None = None
     # workflow
     workflow: str | None = None
     inputs: dict[str, Template] = Field(default_factory=dict)
     sub: Workflow | None = None
+    # set
+    set_: Template | None = None
+    # group
+    group: GroupSpec | None = None
     # where it was written
     line: int = 0
     col: int = 0
@@ -209,12 +245,33 @@ class Step(_Model):
     def is_fan_out(self) -> bool:
         return self.for_each is not None
 
+    @property
+    def body(self) -> list[Step]:
+        """The steps of a loop's or a group's body (empty for other kinds)."""
+        if self.loop is not None:
+            return self.loop.steps
+        if self.group is not None:
+            return self.group.steps
+        return []
+
     def templates(self) -> list[Template]:
-        """Every template of this step itself (not of a loop body)."""
-        found = [self.when, self.for_each, self.prompt, self.context, self.run]
+        """Every template of this step itself (not of a loop's or a group's body)."""
+        found = [
+            self.when,
+            self.for_each,
+            self.where,
+            self.prompt,
+            self.context,
+            self.run,
+            self.ask,
+        ]
+        found.append(self.set_)
         found.extend(self.inputs.values())
+        found.extend(self.dynamic.values())
         if self.loop is not None:
             found.append(self.loop.until)
+            if isinstance(self.loop.max_iterations, Template):
+                found.append(self.loop.max_iterations)
         return [t for t in found if t is not None]
 
 
@@ -232,6 +289,7 @@ class Workflow(_Model):
     outputs: dict[str, Template] = Field(default_factory=dict)
     workspace: str | None = None
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
+    notify: Notify = Field(default_factory=Notify)
     path: Path = Path("workflow.yaml")
     source_text: str = ""
     warnings: list[Diagnostic] = Field(default_factory=list)
@@ -244,19 +302,18 @@ class Workflow(_Model):
             found = next((s for s in steps if s.id == part), None)
             if found is None:
                 raise KeyError(id)
-            steps = found.loop.steps if found.loop is not None else []
+            steps = found.body
         assert found is not None
         return found
 
     def iter_steps(self) -> list[tuple[str, Step]]:
-        """Every step with its path, loop bodies included, in file order."""
+        """Every step with its path, loop and group bodies included, in file order."""
         out: list[tuple[str, Step]] = []
 
         def walk(steps: list[Step], prefix: str) -> None:
             for s in steps:
                 out.append((prefix + s.id, s))
-                if s.loop is not None:
-                    walk(s.loop.steps, f"{prefix}{s.id}.")
+                walk(s.body, f"{prefix}{s.id}.")
 
         walk(self.steps, "")
         return out
@@ -292,5 +349,6 @@ class Workflow(_Model):
 
 
 LoopSpec.model_rebuild()
+GroupSpec.model_rebuild()
 Step.model_rebuild()
 Workflow.model_rebuild()

@@ -4,6 +4,9 @@ Templates compile as their step is read (`template`), but what they name is reso
 every step of the file is known (`resolve_checks`): a reference may point forward. A reference to
 a step is a dependency of the step that holds the template, attached at the scope where the
 target is defined, so an outer step read from inside a loop body is a dependency of the loop.
+What a template reads of a step (`steps.<id>.<attribute>`) and of the loop (`loop.<attribute>`,
+`loop.previous.<id>`) is checked against what a run will give it, so a misspelling fails here
+with a "did you mean" rather than as an undefined value mid-run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from orchestrator.names import did_you_mean
 from orchestrator.workflow._context import Check, LoadContext, Scope, StepInfo
 from orchestrator.workflow._yaml import Path_
 from orchestrator.workflow.graph import CycleError, topo_order
+from orchestrator.workflow.language import LOOP_NAMES, STEP_VIEW_NAMES
 from orchestrator.workflow.templates import Template, TemplateError, compile_value
 
 __all__ = ["check_cycles", "check_models", "resolve_checks", "resolve_ref", "template"]
@@ -47,9 +51,11 @@ def template(
     scope: Scope,
     owner: StepInfo | None,
     strings_only: bool = True,
+    notes: dict[str, str] | None = None,
 ) -> Template | None:
     """Compile `value` and queue what it names for `resolve_checks`. `allowed`: the top-level
-    names its context holds. With `strings_only`, a list or a mapping is refused."""
+    names its context holds; `notes`: why a name is not among them, where that needs saying.
+    With `strings_only`, a list or a mapping is refused."""
     if value is None:
         return None
     if strings_only and not isinstance(value, str):
@@ -66,7 +72,7 @@ def template(
         return None
     for attr in sorted(compiled.private_attributes):
         ctx.err(path, f"{what}: '{attr}' is not allowed (names starting with '_' are private)")
-    ctx.checks.append(Check(compiled, path, frozenset(allowed), scope, owner))
+    ctx.checks.append(Check(compiled, path, frozenset(allowed), scope, owner, dict(notes or {})))
     return compiled
 
 
@@ -77,6 +83,9 @@ def resolve_checks(ctx: LoadContext) -> None:
         for name in sorted(tpl.variables - check.allowed):
             if name == "loop":
                 ctx.err(path, "'loop' is only defined inside a loop body")
+                continue
+            if name in check.notes:
+                ctx.err(path, f"unknown name '{name}' in template: {check.notes[name]}")
                 continue
             hint = did_you_mean(name, sorted(check.allowed))
             if not hint:
@@ -96,6 +105,54 @@ def resolve_checks(ctx: LoadContext) -> None:
                 )
         for ref in sorted(tpl.references):
             resolve_ref(ctx, ref, path, check.scope, check.owner, f"unknown step '{ref}'")
+        _check_step_attributes(ctx, check)
+        if "loop" in check.allowed:
+            _check_loop_attributes(ctx, check)
+
+
+def _visible(ref: str, scope: Scope) -> StepInfo | None:
+    here: Scope | None = scope
+    while here is not None:
+        if ref in here.ids:
+            return here.ids[ref]
+        here = here.parent
+    return None
+
+
+def _check_step_attributes(ctx: LoadContext, check: Check) -> None:
+    """`steps.<id>.<attribute>` reads something a step's view has (a run would fail on it)."""
+    for ref, attr in sorted(check.template.step_attributes):
+        target = _visible(ref, check.scope)
+        if target is None or attr == "[...]":
+            continue  # an unknown step is reported once, by `resolve_ref`
+        where = f"'steps.{ref}.{attr}'"
+        if attr not in STEP_VIEW_NAMES:
+            hint = did_you_mean(attr, STEP_VIEW_NAMES)
+            if not hint and target.kind in ("loop", "group"):
+                hint = f" (a body step's output is steps.{ref}.output.{attr})"
+            known = ", ".join(STEP_VIEW_NAMES)
+            ctx.err(check.path, f"{where}: a step has no '{attr}'{hint}; it has {known}")
+        elif attr in ("iterations", "exhausted") and target.kind != "loop":
+            ctx.err(check.path, f"{where}: only a loop step has '{attr}'")
+
+
+def _check_loop_attributes(ctx: LoadContext, check: Check) -> None:
+    """`loop.<attribute>` is one a loop body has; `loop.previous.<id>` names a body step."""
+    tpl = check.template
+    for attr in sorted(tpl.loop_attributes - set(LOOP_NAMES)):
+        hint = did_you_mean(attr, LOOP_NAMES)
+        known = ", ".join(f"loop.{name}" for name in LOOP_NAMES)
+        ctx.err(check.path, f"unknown 'loop.{attr}'{hint}; a loop body has {known}")
+    owner = check.scope.loop_owner()
+    body = owner.body if owner is not None else None
+    if body is None:
+        return
+    for ref in sorted(tpl.previous_references - set(body.ids)):
+        hint = did_you_mean(ref, list(body.ids))
+        ctx.err(
+            check.path,
+            f"'loop.previous.{ref}': loop '{owner.id if owner else ''}' has no step '{ref}'{hint}",
+        )
 
 
 def resolve_ref(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
-from orchestrator.tool_names import PYTHON_TOOL_PATTERN
+from orchestrator.tool_names import PYTHON_TOOL_PATTERN, RULE_TOOLS
 from orchestrator.workflow.language import (
     AGENT,
     FAN_OUT,
@@ -44,6 +44,28 @@ _PYTHON_TOOL: dict[str, Any] = {
     "required": ["python"],
     "additionalProperties": False,
     "properties": {"python": {"type": "string", "pattern": PYTHON_TOOL_PATTERN}},
+}
+_RULE: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\s*(" + "|".join(RULE_TOOLS) + r")\(.*\)\s*$",
+    "description": "A Claude Code permission rule: Bash(git diff:*), Bash(npm test), Read(src/**).",
+}
+_LIMITED_TOOL: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "propertyNames": {"enum": list(BUILTIN_TOOL_NAMES)},
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "allow": {"type": "array", "items": {"type": "string"}},
+            "max_calls": {"type": "integer", "minimum": 1},
+        },
+    },
+}
+_TOOL_ENTRY: dict[str, Any] = {
+    "anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _RULE, _PYTHON_TOOL, _LIMITED_TOOL]
 }
 
 
@@ -79,14 +101,20 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
     "expression": lambda key: {"anyOf": [_TEMPLATE, {"type": "boolean"}]},
     "expressions": lambda key: {"type": "object", "propertyNames": {"pattern": NAME_PATTERN}},
     "items": lambda key: {"anyOf": [{"type": "array"}, _TEMPLATE]},
-    "tools": lambda key: {
+    "count": lambda key: {"anyOf": [{"type": "integer", "minimum": 1}, _TEMPLATE]},
+    "tools": lambda key: {"type": "array", "items": _TOOL_ENTRY},
+    "approve": lambda key: {"anyOf": [{"const": "all"}, _STRINGS]},
+    "options": lambda key: {
         "type": "array",
-        "items": {"anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _PYTHON_TOOL]},
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string"},
     },
     "output": lambda key: {"anyOf": [{"enum": ["text", "json"]}, {"type": "object"}]},
     "run_output": lambda key: {"enum": ["text", "json"]},
     "steps": lambda key: dict(_STEPS),
     "loop": lambda key: _mapping(key.keys),
+    "group": lambda key: _mapping(key.keys),
     "section": lambda key: _mapping(key.keys),
     "inputs": lambda key: {
         "type": "object",
@@ -94,7 +122,9 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
         "additionalProperties": {"$ref": "#/$defs/input"},
     },
     "agents": lambda key: {"type": "object", "additionalProperties": {"$ref": "#/$defs/agent"}},
-    "agent_tools": lambda key: {"anyOf": [{"type": "string"}, _STRINGS]},
+    "agent_tools": lambda key: {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": _TOOL_ENTRY}]
+    },
     "list": lambda key: {"type": "array", "minItems": 1},
     "any": lambda key: {},
     "mcp_servers": lambda key: {"type": "object", "additionalProperties": {"type": "object"}},
@@ -104,8 +134,14 @@ _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 
 def key_schema(key: Key) -> dict[str, Any]:
     """The schema of one key's value, with its doc and default."""
-    out = {"description": " ".join(filter(None, (key.doc, _TYPE_DOCS.get(key.type))))}
-    out.update(_BY_TYPE[key.type](key))
+    templated = "May be a {{ template }}, rendered per task (per item in a fan-out)."
+    docs = (key.doc, _TYPE_DOCS.get(key.type), templated if key.templated else None)
+    out = {"description": " ".join(filter(None, docs))}
+    shape = _BY_TYPE[key.type](key)
+    if key.templated and shape.get("type") != "string":
+        # `max_tokens: "{{ item.budget }}"`: a template, rendered per task
+        shape = {"anyOf": [*shape.get("anyOf", [shape]), _TEMPLATE]}
+    out.update(shape)
     if key.default is not None:
         out["default"] = key.default
     return out

@@ -23,13 +23,22 @@ from orchestrator.workflow.language import (
     INPUT_TYPES,
     LIMITS,
     NAME_PATTERN,
+    NOTIFY,
     TOP_KEYS,
 )
-from orchestrator.workflow.models import _MISSING, AgentDef, Defaults, InputSpec, Limits, _coerce
+from orchestrator.workflow.models import (
+    _MISSING,
+    AgentDef,
+    Defaults,
+    InputSpec,
+    Limits,
+    Notify,
+    _coerce,
+)
 from orchestrator.workflow.references import template
 from orchestrator.workflow.templates import Template
 
-__all__ = ["agents", "defaults", "env", "header", "inputs", "limits", "outputs"]
+__all__ = ["agents", "defaults", "env", "header", "inputs", "limits", "notify", "outputs"]
 
 _NAME = re.compile(NAME_PATTERN)
 _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
@@ -137,6 +146,10 @@ def defaults(ctx: LoadContext, raw: Any) -> Defaults:
 
 def limits(ctx: LoadContext, raw: Any) -> Limits:
     return Limits(**fields.section(ctx, raw, ("limits",), LIMITS, "limits"))
+
+
+def notify(ctx: LoadContext, raw: Any) -> Notify:
+    return Notify(**fields.section(ctx, raw, ("notify",), NOTIFY, "notify"))
 
 
 def env(ctx: LoadContext, raw: Any) -> list[str]:

@@ -1,11 +1,13 @@
 """Steps: ids, kind detection, and every key of a step, read as the language table says.
 
 A step's kind is the one kind whose marker key it has (`prompt`, `merge`, `run`, `loop`,
-`workflow`); keys the table does not list, or that belong to another kind, are refused. Each key
-is then read by the rule for its type in `_READERS` (simple types go to `fields.convert`), and a
-few keys carry one more rule of their own (`_AFTER`): an empty prompt, the agent and model a step
-names, a `run:` that places model output in a shell command unquoted. Fields of a step are read
-only once every id of its scope is known, since templates and `needs` may point forward.
+`workflow`, `set`, `group`); keys the table does not list, or that belong to another kind, are
+refused. Each key is then read by the rule for its type in `_READERS` (simple types go to
+`fields.convert`), and a few keys carry one more rule of their own (`_AFTER`): an empty prompt,
+the agent and model a step names, a `run:` that places model output in a shell command unquoted.
+A setting the table marks `templated` may instead be a template (`model: "{{ item.model }}"`):
+it is compiled here into `Step.dynamic` and rendered per task. Fields of a step are read only
+once every id of its scope is known, since templates and `needs` may point forward.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from typing import Any
 
 import jsonschema
 
-from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.names import did_you_mean
-from orchestrator.tool_names import is_python_tool_ref, unknown_tool_message
+from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown_tool_message
 from orchestrator.workflow import fields, references
 from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
 from orchestrator.workflow._yaml import Path_
@@ -26,6 +27,7 @@ from orchestrator.workflow.fields import read_mcp_servers
 from orchestrator.workflow.language import (
     CONTEXT_NAMES,
     FAN_OUT,
+    GROUP_KEYS,
     ID_PATTERN,
     KIND_BY_NAME,
     KIND_KEYS,
@@ -46,6 +48,28 @@ _NAME = re.compile(NAME_PATTERN)
 JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 # What a step's templates may read (a loop body adds `loop`; a fan-out adds its item).
 BASE_NAMES = ("inputs", "steps", "run", "state", "env")
+
+
+def is_template_text(value: Any) -> bool:
+    """A string that holds template syntax (so a templated setting is read as a template)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return is_template_text(value)
+
+
+def _without_templates(value: Any) -> Any:
+    """A JSON Schema with every templated value left out, to check what is known at load."""
+    if isinstance(value, dict):
+        return {k: _without_templates(v) for k, v in value.items() if not _has_template(v)}
+    if isinstance(value, list):
+        return [_without_templates(v) for v in value if not _has_template(v)]
+    return value
 
 
 def read_steps(ctx: LoadContext, raw: Any, path: Path_, scope: Scope) -> None:
@@ -124,8 +148,9 @@ class _StepReader:
         self.raw = info.raw
         self.path = info.path
         self.label = info.label
-        self.base = [*BASE_NAMES, *(["loop"] if info.scope.owner is not None else [])]
+        self.base = [*BASE_NAMES, *info.scope.names]
         self.per_item = list(self.base)
+        self.item_names: list[str] = []  # `as` and `index_as`, once read
         self.out: dict[str, Any] = {}  # the fields of `Step`, as they pass
 
     def read(self) -> None:
@@ -148,6 +173,9 @@ class _StepReader:
                 continue  # read with the kind, before any field
             path: Path_ = (*self.path, key.name)
             what = f"{self.label}: '{key.name}'"
+            if key.templated and is_template_text(self.raw.get(key.name)):
+                self.templated(key, self.raw[key.name], path, what)
+                continue
             value = _READERS[key.type](self, key, self.raw.get(key.name), path, what)
             after = _AFTER.get(key.name)
             if after is not None:
@@ -164,21 +192,66 @@ class _StepReader:
         return fields.convert(self.ctx, key, value, path, what)
 
     def template(
-        self, key: Key, value: Any, path: Path_, what: str, *, strings_only: bool = True
+        self,
+        key: Key,
+        value: Any,
+        path: Path_,
+        what: str,
+        *,
+        strings_only: bool = True,
+        per_item: bool | None = None,
     ) -> Template | None:
+        item = key.per_item if per_item is None else per_item
         return references.template(
             self.ctx,
             value,
             path,
             what,
-            allowed=self.per_item if key.per_item else self.base,
+            allowed=self.per_item if item else self.base,
             scope=self.info.scope,
             owner=self.info,
             strings_only=strings_only,
+            notes=self.scope_notes(key.name),
         )
+
+    def scope_notes(self, key: str) -> dict[str, str]:
+        """Why a fan-out's item names are not in scope in its `when` (evaluated once, for the
+        step) or its index in `where` (which decides the indexes)."""
+        if "for_each" not in self.raw:
+            return {}
+        index = self.raw.get("index_as")
+        if key == "when":
+            note = (
+                "'when' is evaluated once for the whole step, before its items exist; "
+                "keep or drop single items with 'where: \"{{ ... }}\"'"
+            )
+            names = [self.raw.get("as", "item"), index]
+            return {name: note for name in names if isinstance(name, str)}
+        if key == "where" and isinstance(index, str):
+            note = f"'{index}' counts the items 'where' keeps, so 'where' cannot read it"
+            return {index: note}
+        return {}
+
+    def templated(self, key: Key, value: str, path: Path_, what: str) -> None:
+        """A setting written as a template: rendered per task (per item), checked then."""
+        compiled = self.template(key, value, path, what, per_item=True)
+        if compiled is not None:
+            self.out.setdefault("dynamic", {})[key.name] = compiled
+            if key.name == "agent":
+                self.ctx.dynamic_agents = True
 
     def expression(self, key: Key, value: Any, path: Path_, what: str) -> Template | None:
         return self.template(key, value, path, what, strings_only=False)
+
+    def count(self, key: Key, value: Any, path: Path_, what: str) -> int | Template | None:
+        """A positive integer, or one `{{ expression }}` that gives one when the step starts."""
+        if isinstance(value, str):
+            compiled = self.template(key, value, path, what, per_item=True)
+            if compiled is not None and not compiled.is_native:
+                self.ctx.err(path, f"{what} must be a number or one '{{{{ expression }}}}'")
+                return None
+            return compiled
+        return fields.integer(self.ctx, value, path, what)
 
     def step_ids(self, key: Key, value: Any, path: Path_, what: str) -> list[str]:
         items: list[Any]
@@ -230,10 +303,12 @@ class _StepReader:
         self.ctx.err(path, f"{what} must be a list or a '{{{{ expression }}}}'")
         return None
 
-    def name(self, key: Key, value: Any, path: Path_, what: str) -> str:
-        """A fan-out's item name (`as`): an identifier that hides no context name."""
+    def name(self, key: Key, value: Any, path: Path_, what: str) -> str | None:
+        """A fan-out's item name (`as`, `index_as`): an identifier that hides no context name."""
         if key.name not in self.raw:
             value = key.default
+            if value is None:
+                return None
         if not isinstance(value, str) or not _NAME.match(value):
             self.ctx.err(path, f"{what} must be a name, got {value!r}")
             value = key.default
@@ -242,48 +317,113 @@ class _StepReader:
                 path, f"{self.label}: '{key.name}: {value}' would hide the '{value}' variable"
             )
             value = key.default
+        elif value in self.item_names:
+            self.ctx.err(path, f"{self.label}: '{key.name}: {value}' is the item's name already")
+            return None
+        if value is None:
+            return None
         self.per_item.append(value)
+        self.item_names.append(value)
         return str(value)
 
-    def tools(self, key: Key, value: Any, path: Path_, what: str) -> list[str | dict[str, str]]:
+    def tools(
+        self, key: Key, value: Any, path: Path_, what: str
+    ) -> list[str | dict[str, Any]] | None:
+        """Names, permission rules and `{Tool: {allow, max_calls}}` limits; None when absent
+        (the agent's tools apply), `[]` when the step grants none."""
         if value is None:
-            return []
+            return None
         paths: list[Path_]
         if isinstance(value, str):
-            value = [t.strip() for t in value.split(",") if t.strip()]
+            value = split_tool_list(value)
             paths = [path] * len(value)
         elif isinstance(value, list):
             paths = [(*path, i) for i in range(len(value))]
         else:
             self.ctx.err(path, f"{what} must be a list of tool names")
             return []
-        out: list[str | dict[str, str]] = []
+        out: list[str | dict[str, Any]] = []
         for tool, tool_path in zip(value, paths, strict=True):
-            if isinstance(tool, str):
-                # a Claude Code worker may use its MCP servers' tools by their full names
-                mcp = tool.startswith("mcp__") and self.raw.get("runtime") == "claude-code"
-                problem = None if mcp else unknown_tool_message(tool)
-                if problem is not None:
-                    self.ctx.err(tool_path, f"{self.label}: {problem}")
-                elif tool not in out:
-                    out.append(tool)
-            elif isinstance(tool, dict) and list(tool) == ["python"]:
-                target = tool["python"]
-                if not is_python_tool_ref(target):
-                    self.ctx.err(
-                        (*tool_path, "python"),
-                        f"{self.label}: a python tool is {{python: 'package.module:function'}}, "
-                        f"got {target!r}",
-                    )
-                else:
-                    out.append({"python": target})
-            else:
-                self.ctx.err(
-                    tool_path,
-                    f"{self.label}: a tool is a built-in name ({', '.join(BUILTIN_TOOL_NAMES)}) "
-                    "or {python: 'package.module:function'}",
-                )
+            # a Claude Code worker may use its MCP servers' tools by their full names
+            mcp = (
+                isinstance(tool, str)
+                and tool.startswith("mcp__")
+                and self.raw.get("runtime") == "claude-code"
+            )
+            problem = None if mcp else tool_entry_problem(tool)
+            if problem is not None:
+                if isinstance(tool, dict) and len(tool) == 1:
+                    tool_path = (*tool_path, next(iter(tool)))
+                self.ctx.err(tool_path, f"{self.label}: {problem}")
+            elif tool not in out:
+                out.append(tool.strip() if isinstance(tool, str) else tool)
         return out
+
+    def approve(self, key: Key, value: Any, path: Path_, what: str) -> list[str] | None:
+        """`all`, or tool names: built-in ones, or the function name of a python tool the
+        step grants (`{python: "pkg.mod:check"}` is approved as `check`)."""
+        if value is None:
+            return None
+        if value == "all":
+            return ["all"]
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+            paths: list[Path_] = [path] * len(value)
+        elif isinstance(value, list):
+            paths = [(*path, i) for i in range(len(value))]
+        else:
+            self.ctx.err(path, f"{what} must be 'all' or a list of tool names")
+            return None
+        own = [
+            t["python"].rpartition(":")[2]
+            for t in self.raw.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("python"), str)
+        ]
+        out: list[str] = []
+        for name, name_path in zip(value, paths, strict=True):
+            if not isinstance(name, str):
+                self.ctx.err(name_path, f"{what} entries must be tool names, got {name!r}")
+                continue
+            problem = None if name in own else unknown_tool_message(name)
+            if name == "all":
+                problem = "'all' stands alone: write 'approve: all'"
+            if problem is not None:
+                self.ctx.err(name_path, f"{self.label}: approve: {problem}")
+            elif name not in out:
+                out.append(name)
+        return out or None
+
+    def options(self, key: Key, value: Any, path: Path_, what: str) -> list[str] | None:
+        """The answers an `ask` step allows: distinct strings (YAML reads a bare yes/no as a
+        boolean, so those are refused with the fix)."""
+        if value is None:
+            return None
+        if "output" in self.raw:
+            self.ctx.err(
+                path, f"{self.label}: give 'options' or an 'output' schema for the answer, not both"
+            )
+            return None
+        if not isinstance(value, list) or not value:
+            self.ctx.err(path, f"{what} must be a non-empty list of answers")
+            return None
+        out: list[str] = []
+        for index, option in enumerate(value):
+            item_path: Path_ = (*path, index)
+            if isinstance(option, bool):
+                shown = "yes" if option else "no"
+                self.ctx.err(
+                    item_path,
+                    f"{what}: YAML reads {shown} as a boolean; quote it: '{shown}'",
+                )
+            elif isinstance(option, int | float):
+                out.append(str(option))
+            elif not isinstance(option, str) or not option.strip():
+                self.ctx.err(item_path, f"{what} entries must be non-empty strings")
+            elif option in out:
+                self.ctx.err(item_path, f"{what}: '{option}' is listed twice")
+            else:
+                out.append(option)
+        return out or None
 
     def output(self, key: Key, value: Any, path: Path_, what: str) -> Any:
         """text, json, or (with the `output` type, not `run_output`) a JSON Schema."""
@@ -293,7 +433,14 @@ class _StepReader:
             return value
         schema = key.type == "output"
         if isinstance(value, dict) and schema:
-            _check_schema(self.ctx, value, path, self.label)
+            if _has_template(value):
+                # `enum: "{{ inputs.labels }}"`: rendered per task, checked again then
+                compiled = self.template(key, value, path, what, strings_only=False, per_item=True)
+                if compiled is not None:
+                    self.out.setdefault("dynamic", {})["output"] = compiled
+                _check_schema(self.ctx, _without_templates(value), path, self.label)
+            else:
+                _check_schema(self.ctx, value, path, self.label)
             return value
         allowed = "'text', 'json' or a JSON Schema mapping" if schema else "'text' or 'json'"
         hint = did_you_mean(value, ("text", "json")) if isinstance(value, str) else ""
@@ -309,6 +456,11 @@ class _StepReader:
             message = f"{self.label}: '{key.name}' is only used by 'merge: branches'; ignored"
             self.ctx.warn(path, message, key=True)
 
+    def body_names(self, *, loop: bool) -> tuple[str, ...]:
+        """The names a body's templates see: this scope's, the item's, and `loop` in a loop."""
+        names = [*self.info.scope.names, *self.item_names, *(["loop"] if loop else [])]
+        return tuple(dict.fromkeys(names))
+
     def loop(self, key: Key, value: Any, path: Path_, what: str) -> None:
         """The body is read into its own scope now; `loader` builds the `LoopSpec` from it."""
         info, label = self.info, self.label
@@ -319,30 +471,63 @@ class _StepReader:
             )
             return None
         fields.unknown_keys(self.ctx, value, path, LOOP_KEYS, f"{label}: loop: ")
-        body = Scope(parent=info.scope, owner=info)
+        parallel = fields.boolean(
+            self.ctx, value.get("parallel"), (*path, "parallel"), f"{label}: loop: 'parallel'"
+        )
+        on_exhausted = fields.choice(
+            self.ctx,
+            value.get("on_exhausted"),
+            (*path, "on_exhausted"),
+            f"{label}: loop: 'on_exhausted'",
+            ("succeed", "fail"),
+        )
+        body = Scope(
+            parent=info.scope, owner=info, names=self.body_names(loop=True), ordered=not parallel
+        )
         info.body = body
         if "steps" not in value:
             self.ctx.err(path, f"{label}: 'loop' needs 'steps'")
         else:
             read_steps(self.ctx, value["steps"], (*path, "steps"), body)
-        max_iterations = value.get("max_iterations")
+        max_iterations: int | Template | None = value.get("max_iterations")
         if max_iterations is None:
             self.ctx.err(path, f"{label}: 'loop' needs 'max_iterations' (a loop is always bounded)")
         else:
-            max_iterations = fields.integer(
-                self.ctx, max_iterations, (*path, "max_iterations"), f"{label}: 'max_iterations'"
+            cap_key = Key("max_iterations", "count", "")
+            max_iterations = self.count(
+                cap_key, max_iterations, (*path, "max_iterations"), f"{label}: 'max_iterations'"
             )
         until = references.template(
             self.ctx,
             value.get("until"),
             (*path, "until"),
             f"{label}: 'until'",
-            allowed=[*self.base, "loop"] if "loop" not in self.base else self.base,
+            allowed=[*BASE_NAMES, *body.names],
             scope=body,
             owner=None,
             strings_only=False,
         )
-        info.loop = {"until": until, "max_iterations": max_iterations or 1}
+        info.loop = {
+            "until": until,
+            "max_iterations": max_iterations or 1,
+            "on_exhausted": on_exhausted or "succeed",
+            "parallel": bool(parallel),
+        }
+        return None
+
+    def group(self, key: Key, value: Any, path: Path_, what: str) -> None:
+        """A group's body, read into its own scope like a loop's; `loader` builds the spec."""
+        info, label = self.info, self.label
+        if not isinstance(value, dict):
+            self.ctx.err(path, f"{label}: 'group' must be a mapping with 'steps'")
+            return None
+        fields.unknown_keys(self.ctx, value, path, GROUP_KEYS, f"{label}: group: ")
+        body = Scope(parent=info.scope, owner=info, names=self.body_names(loop=False))
+        info.body = body
+        if "steps" not in value:
+            self.ctx.err(path, f"{label}: 'group' needs 'steps'")
+        else:
+            read_steps(self.ctx, value["steps"], (*path, "steps"), body)
         return None
 
     def expressions(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Template]:
@@ -355,7 +540,7 @@ class _StepReader:
                 item,
                 (*path, name),
                 f"{self.label}: input '{name}'",
-                allowed=self.base,
+                allowed=self.per_item,
                 scope=self.info.scope,
                 owner=self.info,
                 strings_only=False,
@@ -415,14 +600,19 @@ _READERS: dict[str, _Reader] = {
     "items": _StepReader.items,
     "name": _StepReader.name,
     "tools": _StepReader.tools,
+    "approve": _StepReader.approve,
+    "options": _StepReader.options,
     "output": _StepReader.output,
     "run_output": _StepReader.output,
     "loop": _StepReader.loop,
+    "group": _StepReader.group,
+    "count": _StepReader.count,
     "expressions": _StepReader.expressions,
     "mcp_servers": _StepReader.mcp_servers,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,
+    "ask": _StepReader.not_empty,
     "agent": _StepReader.names_agent,
     "model": _StepReader.names_model,
     "workflow": _StepReader.names_workflow,

@@ -5,15 +5,18 @@ template can neither reach Python internals (`''.__class__`) nor mutate the cont
 failure while compiling (syntax, an unknown filter or test) or rendering surfaces as
 `TemplateError` with a message a person can act on. A value that
 is exactly one `{{ expr }}` renders to the expression's native value (list, dict, number, bool).
+On a mapping, `x.name` reads the key `name` before any method of the same name, so a step id or
+a JSON field called `items`, `keys`, `values` or `get` reads as data (`steps.items.output`).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jinja2
@@ -54,6 +57,44 @@ def _shquote(value: Any) -> str:
 MAX_VALUE_SIZE = 10_000_000  # characters or items one `*` or `**` may produce
 
 
+def _zip(first: Iterable[Any], *others: Iterable[Any]) -> list[list[Any]]:
+    """`a | zip(b)` -> [[a0, b0], [a1, b1], ...], as long as the shortest list."""
+    return [list(group) for group in zip(first, *others, strict=False)]
+
+
+def _product(first: Iterable[Any], *others: Iterable[Any]) -> list[list[Any]]:
+    """`a | product(b)` -> every [x, y] with x from a and y from b, a's order first."""
+    groups = list(itertools.product(first, *others))
+    if len(groups) > MAX_VALUE_SIZE:
+        raise SecurityError("a product over 10 million long")
+    return [list(group) for group in groups]
+
+
+def _chunks(items: Iterable[Any], size: int) -> list[list[Any]]:
+    """`xs | chunks(3)` -> lists of 3 items in order, the last one shorter if need be."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"chunks(n) needs a positive whole number, got {size!r}")
+    values = list(items)
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _enumerate(items: Iterable[Any], start: int = 0) -> list[list[Any]]:
+    """`xs | enumerate` -> [[0, x0], [1, x1], ...] (0-based unless `start` says otherwise)."""
+    return [[i, x] for i, x in enumerate(items, start)]
+
+
+def _pluck(items: Iterable[Any], key: Any) -> list[Any]:
+    """`rows | pluck('name')` -> each row's `name`; a row without it is an error naming it."""
+    out: list[Any] = []
+    for index, row in enumerate(items):
+        try:
+            out.append(row[key])
+        except (KeyError, IndexError, TypeError):
+            shown = json.dumps(row, default=str)[:80]
+            raise ValueError(f"pluck({key!r}): item {index} has no {key!r}: {shown}") from None
+    return out
+
+
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
     """Also bounds `*` and `**`: `{{ 'a' * 10**10 }}` would otherwise exhaust memory, even at
     load time, since Jinja folds constant expressions while compiling. Intercepted operators
@@ -73,6 +114,12 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError("a repeated value over 10 million long")
         return left * right
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data before methods: `steps.items` is the step named `items`, not dict.items.
+        if isinstance(obj, Mapping) and isinstance(attribute, str) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
 
 def _make_env() -> ImmutableSandboxedEnvironment:
     env = _BoundedSandbox(
@@ -85,6 +132,12 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env.filters["fromjson"] = json.loads
     # Values placed into `run:` commands: `{{ steps.x.output | shquote }}` is one shell word.
     env.filters["shquote"] = _shquote
+    # Data steps (`set:`): pairs come out as lists, so they survive JSON unchanged.
+    env.filters["zip"] = _zip
+    env.filters["product"] = _product
+    env.filters["chunks"] = _chunks
+    env.filters["enumerate"] = _enumerate
+    env.filters["pluck"] = _pluck
     return env
 
 
@@ -110,6 +163,54 @@ def _static_attr(node: nodes.Node) -> str | None:
     return None
 
 
+def _stored_names(ast: nodes.Node) -> frozenset[str]:
+    """Names the template assigns anywhere (`{% set %}`, `{% for %}` targets, macro arguments).
+    Jinja's own analysis counts a name set inside `{% if %}` as undeclared, though it is not."""
+    return frozenset(
+        node.name
+        for node in _walk(ast)
+        if isinstance(node, nodes.Name) and node.ctx in ("store", "param")
+    )
+
+
+def _attribute_chains(ast: nodes.Node) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+    """What a template reads of step views and of the loop, written as attribute chains:
+    ({(step id, attribute)}, {loop attribute}, {id read as loop.previous.<id>}). `loop` inside
+    a `{% for %}` body is Jinja's own loop and is left out."""
+    steps: set[tuple[str, str]] = set()
+    loop: set[str] = set()
+    previous: set[str] = set()
+
+    def visit(node: nodes.Node, in_for: bool) -> None:
+        chain = _chain(node) if isinstance(node, nodes.Getattr | nodes.Getitem) else None
+        if chain is not None:
+            root, attrs = chain
+            if root == "steps" and len(attrs) >= 2 and "[...]" not in attrs[:2]:
+                steps.add((attrs[0], attrs[1]))
+            if root == "loop" and not in_for and attrs and attrs[0] != "[...]":
+                loop.add(attrs[0])
+                if attrs[0] == "previous" and len(attrs) >= 2 and attrs[1] != "[...]":
+                    previous.add(attrs[1])
+            # only the longest chain counts; its subscripts may hold chains of their own
+            inner: nodes.Node = node
+            while isinstance(inner, nodes.Getattr | nodes.Getitem):
+                if isinstance(inner, nodes.Getitem):
+                    visit(inner.arg, in_for)
+                inner = inner.node
+            return
+        if isinstance(node, nodes.For):
+            for child in (node.target, node.iter, *([node.test] if node.test else [])):
+                visit(child, in_for)
+            for child in (*node.body, *node.else_):
+                visit(child, True)
+            return
+        for child in node.iter_child_nodes():
+            visit(child, in_for)
+
+    visit(ast, False)
+    return steps, loop, previous
+
+
 def _names_under(ast: nodes.Node, root: str) -> frozenset[str]:
     found: set[str] = set()
     for node in _walk(ast):
@@ -125,7 +226,8 @@ def _names_under(ast: nodes.Node, root: str) -> frozenset[str]:
 # Filters whose result is one shell word, or a number: safe to place in a command unquoted.
 _SHELL_SAFE_FILTERS = frozenset({"shquote", "int", "float", "length", "count", "abs", "round"})
 # Context values that are numbers whatever a model wrote.
-_NUMERIC_LEAVES = frozenset({"exit_code", "iterations", "iteration", "total_tasks"})
+# (`steps.<loop>.iterations` is a list of model outputs, so it is not among them.)
+_NUMERIC_LEAVES = frozenset({"exit_code", "iteration", "total_tasks", "exhausted"})
 
 
 def _chain(node: nodes.Node) -> tuple[str, tuple[str, ...]] | None:
@@ -220,7 +322,8 @@ class Template:
     `references`: the step ids the template reads as `steps.<id>` (or `steps['id']`);
     `input_references`/`env_references`: the `inputs.<name>`/`env.<NAME>` it reads;
     `variables`: the top-level names it needs from the context; `private_attributes`: attributes
-    starting with `_` (always refused).
+    starting with `_` (always refused); `step_attributes`, `loop_attributes`,
+    `previous_references`: what it reads of step views and of the loop, for the loader to check.
     """
 
     __slots__ = (
@@ -229,9 +332,12 @@ class Template:
         "_template",
         "env_references",
         "input_references",
+        "loop_attributes",
+        "previous_references",
         "private_attributes",
         "references",
         "source",
+        "step_attributes",
         "variables",
     )
 
@@ -241,6 +347,9 @@ class Template:
     env_references: frozenset[str]
     variables: frozenset[str]
     private_attributes: frozenset[str]
+    step_attributes: frozenset[tuple[str, str]]  # (id, attribute) of `steps.<id>.<attribute>`
+    loop_attributes: frozenset[str]  # `loop.<attribute>` outside any `{% for %}`
+    previous_references: frozenset[str]  # `loop.previous.<id>`
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -263,7 +372,11 @@ class Template:
             raise TemplateError(
                 f"template syntax error: {exc.message}", lineno=exc.lineno
             ) from None
-        self.variables = frozenset(undeclared) - GLOBAL_NAMES
+        self.variables = frozenset(undeclared) - GLOBAL_NAMES - _stored_names(ast)
+        step_attrs, loop_attrs, previous = _attribute_chains(ast)
+        self.step_attributes = frozenset(step_attrs)
+        self.loop_attributes = frozenset(loop_attrs)
+        self.previous_references = frozenset(previous)
         self.private_attributes = frozenset(
             attr
             for node in _walk(ast)
@@ -296,6 +409,9 @@ class Template:
         envs: set[str] = set()
         names: set[str] = set()
         private: set[str] = set()
+        step_attrs: set[tuple[str, str]] = set()
+        loop_attrs: set[str] = set()
+        previous: set[str] = set()
 
         def build(node: Any) -> Any:
             if isinstance(node, str) and ("{{" in node or "{%" in node):
@@ -305,6 +421,9 @@ class Template:
                 envs.update(inner.env_references)
                 names.update(inner.variables)
                 private.update(inner.private_attributes)
+                step_attrs.update(inner.step_attributes)
+                loop_attrs.update(inner.loop_attributes)
+                previous.update(inner.previous_references)
                 return inner
             if isinstance(node, dict):
                 return {key: build(item) for key, item in node.items()}
@@ -318,6 +437,9 @@ class Template:
         self.env_references = frozenset(envs)
         self.variables = frozenset(names)
         self.private_attributes = frozenset(private)
+        self.step_attributes = frozenset(step_attrs)
+        self.loop_attributes = frozenset(loop_attrs)
+        self.previous_references = frozenset(previous)
         return self
 
     @property

@@ -35,11 +35,17 @@ KEPT = {
     "TaskSpec",
     "Usage",
     "WorkerContext",
+    # questions for people (issue 17)
+    "Answer",
+    "ApproveFn",
+    "Asked",
+    "People",
+    "Question",
 }
 
 
 def test_every_name_is_still_importable_from_the_package() -> None:
-    assert set(contracts.__all__) == KEPT | {"add_cost", "supports_batches"}
+    assert set(contracts.__all__) == KEPT | {"add_cost", "supports_batches", "check_answer"}
     for name in contracts.__all__:
         assert getattr(contracts, name) is not None
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orchestrator.events import StepFinished, TaskFinished
+from orchestrator.people.memory import MemoryPeople
 
 ALL_EXAMPLES = sorted((Path(__file__).parents[2] / "workflows").glob("*.yaml"))
 # Claude Code examples need the CLI and a git checkout: tests/runtimes/test_example.py runs them.
@@ -21,7 +22,9 @@ def test_there_is_an_example_per_pattern() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 async def test_example_runs_on_the_simulator(path: Path, make_harness: Any) -> None:
     h = make_harness()
-    outcome = await h.run(path)
+    # a person who says yes to every question (the approval gate's plan, writes and budget)
+    people = MemoryPeople(first_option=True)
+    outcome = await h.run(path, engine_hook=lambda engine: setattr(engine, "people", people))
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs is not None
     assert all(value not in (None, "") for value in outcome.outputs.values())

@@ -39,8 +39,8 @@ def test_a_kind_cannot_be_registered_twice() -> None:
 
 
 def test_an_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(UsageError, match="no handler for step kind 'ask'"):
-        lookup("ask")
+    with pytest.raises(UsageError, match="no handler for step kind 'nonesuch'"):
+        lookup("nonesuch")
 
 
 async def test_a_registered_kind_runs_as_a_step(tmp_path: Path) -> None:

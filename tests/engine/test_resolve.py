@@ -87,7 +87,7 @@ def test_the_step_beats_its_agent() -> None:
         2,
     )
     assert got.system == "You write.\n\nBe brief."  # the agent's body, then the step's
-    assert got.tools == ("Read", "Grep", "Write")  # the agent's, then the step's new ones
+    assert got.tools == ("Grep", "Write")  # the step's replace the agent's (issue 13)
     assert got.stream  # above the settings' stream_above_max_tokens (16000)
     assert got.cache_ttl is None  # only fan-out items share a cacheable prefix
 
@@ -130,7 +130,7 @@ def test_task_spec_renders_the_templates_over_the_context() -> None:
         workspace="/ws",
     )
     assert (spec.prompt, spec.context, spec.workspace) == ("hi Ada", "shared Ada", "/ws")
-    assert spec.tools == ["Read", "Grep", "Write"] and spec.retries == 0
+    assert spec.tools == ["Grep", "Write"] and spec.retries == 0
 
 
 def test_run_limits_flags_beat_the_workflow_which_beats_settings() -> None:

@@ -231,7 +231,7 @@ async def test_loop_until_with_previous_iteration(fake_harness: Any) -> None:
                   verdict: {enum: [pass, fail]}
                   feedback: {type: string}
     outputs:
-      iterations: "{{ steps.polish.iterations }}"
+      iterations: "{{ steps.polish.iterations | length }}"
       verdict: "{{ steps.polish.output.critique.verdict }}"
     """
     outcome = await h.run(wf)
@@ -257,7 +257,7 @@ async def test_loop_stops_at_max_iterations(fake_harness: Any) -> None:
           steps:
             - {id: work, prompt: "go {{ loop.iteration }}"}
     outputs:
-      n: "{{ steps.again.iterations }}"
+      n: "{{ steps.again.iterations | length }}"
     """
     outcome = await h.run(wf)
     assert outcome.outputs == {"n": 3}

@@ -25,6 +25,7 @@ def test_statuses_are_the_words_the_store_and_the_log_use() -> None:
         "failed",
         "skipped",
         "cancelled",
+        "waiting",
     ]
     assert RunStatus.BUDGET_EXCEEDED == "budget_exceeded" and f"{RunStatus.FAILED}" == "failed"
     assert TaskStatus is StepStatus

@@ -141,16 +141,40 @@ def test_agents_list(write: Callable[..., Path]) -> None:
     )
     write("---\nname: beta\ndescription: second\n---\nB\n", ".claude/agents/beta.md")
     write("---\nname: alpha\ndescription: shadowed\n---\nC\n", ".claude/agents/alpha2.md")
+    write("---\nname: gamma\ntools: []\n---\nG\n", "agents/gamma.md")
     result = runner.invoke(app, ["agents", "list"])
     assert result.exit_code == 0
-    lines = result.output.splitlines()
+    lines = [line for line in result.stdout.splitlines()]
     assert lines[0].split() == ["NAME", "MODEL", "TOOLS", "SOURCE"]
     assert lines[1].split() == ["alpha", "haiku", "Read,", "Grep", "agents/alpha.md"]
-    assert lines[2].split() == ["beta", "inherit", "-", ".claude/agents/beta.md"]
+    # beta names no tools: it inherits the default set (every built-in but Bash), and says so
+    assert lines[2].split()[:3] == ["beta", "inherit", "Read,"]
+    assert "(inherited)" in lines[2] and "Bash" not in lines[2]
+    assert lines[3].split() == ["gamma", "inherit", "none", "agents/gamma.md"]
+    # two files give the name 'alpha': a warning names both
+    assert "given by agents/alpha.md and by .claude/agents/alpha2.md" in result.stderr
     result = runner.invoke(app, ["agents", "list", "--json"])
-    rows = json.loads(result.output)
-    assert [r["name"] for r in rows] == ["alpha", "beta"]
-    assert rows[0]["tools"] == ["Read", "Grep"] and rows[1]["tools"] is None
+    data = json.loads(result.stdout)
+    rows = data["agents"]
+    assert [r["name"] for r in rows] == ["alpha", "beta", "gamma"]
+    assert rows[0]["tools"] == ["Read", "Grep"] and not rows[0]["inherited_tools"]
+    assert rows[1]["inherited_tools"] and "Write" in rows[1]["tools"]
+    assert "Bash" not in rows[1]["tools"]
+    assert rows[2]["tools"] == []
+    assert [p["severity"] for p in data["problems"]] == ["warning"]
+
+
+def test_agents_list_fails_when_a_file_does_not_load(write: Callable[..., Path]) -> None:
+    write("---\nname: ok\n---\nA\n", "agents/ok.md")
+    write("---\nname: broken\ntools: 'Read, Grep\n---\nB\n", "agents/broken.md")
+    result = runner.invoke(app, ["agents", "list", "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [r["name"] for r in data["agents"]] == ["ok"]
+    problem = data["problems"][0]
+    assert problem["severity"] == "error" and problem["file"].endswith("broken.md")
+    assert problem["line"] == 3 and "never closed" in problem["message"]
+    assert runner.invoke(app, ["agents", "list"]).exit_code == 1
 
 
 def test_agents_list_empty() -> None:

@@ -36,10 +36,10 @@ from orchestrator.workflow.language import (
 
 # Fields the loader derives rather than reads from a key of the same name.
 DERIVED = {
-    m.Step: {"kind", "deps", "sub", "line", "col"},
+    m.Step: {"kind", "deps", "after", "dynamic", "sub", "line", "col"},
     m.Workflow: {"resolved_agents", "path", "source_text", "warnings"},
     m.InputSpec: {"has_default"},
-    m.AgentDef: {"extra", "path"},
+    m.AgentDef: {"extra", "path", "inherited_tools"},
 }
 STEP_KEYS_BY_FIELD = {
     key.field: key for key in (*STEP_COMMON, *FAN_OUT, *(k for kind in KINDS for k in kind.keys))
@@ -51,6 +51,9 @@ BASES: dict[str, dict[str, Any]] = {
     "run": {"id": "s", "run": "echo hi"},
     "loop": {"id": "s", "loop": {"max_iterations": 2, "steps": [{"id": "b", "prompt": "x"}]}},
     "workflow": {"id": "s", "workflow": "sub.yaml"},
+    "set": {"id": "s", "set": "{{ [1, 2] }}"},
+    "group": {"id": "s", "group": {"steps": [{"id": "b", "prompt": "x"}]}},
+    "ask": {"id": "s", "ask": "Go on?"},
 }
 SUB = "version: 1\ninputs:\n  topic: {default: x}\nsteps:\n  - id: t\n    prompt: hi\n"
 

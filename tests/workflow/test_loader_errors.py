@@ -73,8 +73,8 @@ CASES: list[tuple[str, str, int, int | None, str]] = [
         """,
         3,
         5,
-        "step 'a' has no kind: give it one of 'prompt', 'merge', 'run', 'loop' or 'workflow' "
-        "(an agent step needs a 'prompt')",
+        "step 'a' has no kind: give it one of 'prompt', 'merge', 'run', 'loop', 'workflow', "
+        "'set', 'group' or 'ask' (an agent step needs a 'prompt')",
     ),
     (
         "bad-step-id",

@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.contracts import TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine.attempts import Prepare, Prepared
 from orchestrator.engine.context import RunContext
+from orchestrator.engine.dynamic import rendered_step
 from orchestrator.engine.plan import Scope, StepResult, task_key, task_step_result
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import TaskSettings, task_settings, task_spec
@@ -107,7 +108,8 @@ async def agent_step(
     problem = run.claim_tasks(1, fanout=False)
     if problem is not None:
         return StepResult(StepStatus.FAILED, error=problem)
-    resolved = task_settings(step, scope.workflow, run.settings)
+    own = rendered_step(step, ctx, run.settings, scope.workflow)  # templated settings, checked
+    resolved = task_settings(own, scope.workflow, run.settings)
     key = task_key(scope.key, step.id)
-    prepare = agent_task(run, step, ctx, path=path, key=key, index=None, resolved=resolved)
+    prepare = agent_task(run, own, ctx, path=path, key=key, index=None, resolved=resolved)
     return await single_task(run, step, scope, path, prepare)

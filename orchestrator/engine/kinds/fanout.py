@@ -1,5 +1,11 @@
-"""The `fanout` kind: any agent or `run` step with `for_each`, one task per item.
+"""The `fanout` kind: any step with `for_each`: one task per item for agent and `run` steps,
+one body per item for `group`, `loop` and `workflow` steps (`compound.fan_out_bodies`).
 
+`where` drops items before any task is created; `index_as` names an item's 0-based position
+among the items kept, which with the item's hash makes its task key. An agent fan-out's
+templated settings (`model: "{{ item.model }}"`) are rendered and checked for every item before
+any task starts: with `on_item_error: fail` one bad item fails the step before anything is sent;
+with `skip` that item fails, naming the problem, and the others run.
 Items run through a bounded pool (`min(step concurrency, run concurrency)` workers pulling items
 in order), so memory stays flat at any list size; with `batch: true` an agent fan-out instead
 starts every item at once and gathers their calls into Message Batches (`engine/batch.py`).
@@ -18,8 +24,10 @@ from orchestrator.contracts import WorkerContext, supports_batches
 from orchestrator.engine.attempts import Prepare
 from orchestrator.engine.batch import BatchCollector
 from orchestrator.engine.context import RunContext
+from orchestrator.engine.dynamic import rendered_step
 from orchestrator.engine.kinds.agent import agent_task
 from orchestrator.engine.kinds.command import command_task
+from orchestrator.engine.kinds.compound import fan_out_bodies
 from orchestrator.engine.plan import (
     Scope,
     StepResult,
@@ -30,7 +38,7 @@ from orchestrator.engine.plan import (
 )
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import task_settings
-from orchestrator.errors import UsageError
+from orchestrator.errors import OrchestrateError, UsageError
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.states import StepStatus
 from orchestrator.workflow import Step
@@ -46,17 +54,33 @@ async def fanout_step(
     assert step.for_each is not None
     value = step.for_each.render(ctx)
     items = fanout_items(value)
+    kept: list[Any] | None = None
+    problem: str | None = None
+    if items is not None:
+        try:
+            kept = _kept(step, ctx, items)
+        except OrchestrateError as exc:
+            problem = f"where: {exc}"
     # announced once the item count is known, so progress can show "0/N" from the start
-    run.announce(path, scope, "fanout", len(items) if items is not None else None)
+    run.announce(path, scope, "fanout", len(kept) if kept is not None else None)
     if items is None:
         return StepResult(
             StepStatus.FAILED,
             error=f"for_each must give a list, got {type(value).__name__}: {str(value)[:100]}",
         )
+    if kept is None:
+        return StepResult(StepStatus.FAILED, error=problem)
+    items = kept
+    if step.kind in ("group", "loop", "workflow"):
+        return await fan_out_bodies(run, step, scope, ctx, path, items)
     problem = run.claim_tasks(len(items), fanout=True)
     if problem is not None:
         return StepResult(StepStatus.FAILED, error=problem)
-    item_task = _item_task(run, step, scope, path)
+    item_task, refused = _item_tasks(run, step, scope, ctx, path, items)
+    if refused and step.on_item_error == "fail":
+        index, why = next(iter(refused.items()))
+        error = f"{len(refused)} of {len(items)} items cannot start; first, item {index}: {why}"
+        return StepResult(StepStatus.FAILED, error=error)
     outcomes: list[TaskOutcome | None] = [None] * len(items)
     if step.batch and step.kind == "agent":
         await _batched(run, step, scope, ctx, path, items, outcomes, item_task)
@@ -74,27 +98,77 @@ async def fanout_step(
     return result
 
 
-def _item_task(run: RunContext, step: Step, scope: Scope, path: str) -> _ItemTask:
+def _names(step: Step, index: int, item: Any) -> dict[str, Any]:
+    return {step.as_: item, **({step.index_as: index} if step.index_as else {})}
+
+
+def _kept(step: Step, ctx: dict[str, Any], items: list[Any]) -> list[Any]:
+    """The items `where` keeps, in order (all of them without `where`)."""
+    if step.where is None:
+        return items
+    where = step.where
+    return [item for item in items if where.render({**ctx, step.as_: item})]
+
+
+def _refused(why: str) -> Prepare:
+    def prepare(task_id: str) -> Any:
+        raise UsageError(why)
+
+    return prepare
+
+
+def _item_tasks(
+    run: RunContext,
+    step: Step,
+    scope: Scope,
+    ctx: dict[str, Any],
+    path: str,
+    items: list[Any],
+) -> tuple[_ItemTask, dict[int, str]]:
+    """How each item's task is made, and the items whose settings fail their checks (index ->
+    why), found before any task starts."""
     if step.kind == "run":
-        return lambda item_ctx, _key, _index, _lent: command_task(run, step, scope, item_ctx)
-    resolved = task_settings(step, scope.workflow, run.settings)  # once for every item
+        return lambda item_ctx, _key, _index, _lent: command_task(run, step, scope, item_ctx), {}
+    workflow = scope.workflow
+    if not step.dynamic:
+        resolved = task_settings(step, workflow, run.settings)  # once for every item
+
+        def same(
+            item_ctx: dict[str, Any], key: str, index: int, lent: WorkerContext | None
+        ) -> Prepare:
+            return agent_task(
+                run, step, item_ctx, path=path, key=key, index=index, resolved=resolved,
+                worker_ctx=lent,
+            )  # fmt: skip
+
+        return same, {}
+    per_item: dict[int, tuple[Step, Any]] = {}
+    refused: dict[int, str] = {}
+    for index, item in enumerate(items):
+        try:
+            own = rendered_step(step, {**ctx, **_names(step, index, item)}, run.settings, workflow)
+            per_item[index] = (own, task_settings(own, workflow, run.settings))
+        except OrchestrateError as exc:
+            refused[index] = str(exc)
 
     def item_task(
         item_ctx: dict[str, Any], key: str, index: int, lent: WorkerContext | None
     ) -> Prepare:
+        if index in refused:
+            return _refused(refused[index])
+        own, resolved = per_item[index]
         return agent_task(
-            run, step, item_ctx, path=path, key=key, index=index, resolved=resolved, worker_ctx=lent
+            run, own, item_ctx, path=path, key=key, index=index, resolved=resolved, worker_ctx=lent
         )
 
-    return item_task
+    return item_task, refused
 
 
 def _item(
     step: Step, scope: Scope, ctx: dict[str, Any], index: int, item: Any
 ) -> tuple[dict[str, Any], str]:
     """One item's template context and its deterministic task key."""
-    item_ctx = dict(ctx)
-    item_ctx[step.as_] = item
+    item_ctx = {**ctx, **_names(step, index, item)}
     return item_ctx, task_key(scope.key, step.id, index, item)
 
 
@@ -154,7 +228,9 @@ async def _batched(
         sleep=run.sleep,
         prior_batches=run.prior_batches.get(path),
     )
-    lent = WorkerContext(call=collector.call, state=run.state, emit=run.emit)
+    lent = WorkerContext(
+        call=collector.call, state=run.state, emit=run.emit, approve=run.worker_ctx.approve
+    )
     collector.expect(len(items))
 
     async def one(index: int) -> None:

@@ -1,9 +1,12 @@
 """The `loop` kind: its body's steps, iteration after iteration, until `until` or the cap.
 
 Each iteration is its own scope: step paths `polish.draft`, task keys `polish@2.draft` (so
-resume tells iterations apart), `loop.iteration`/`loop.previous` in templates. The step's
-output is the last iteration's outputs by step id, `iterations` how many ran. A failed or
-cancelled body step ends the loop with that status.
+resume tells iterations apart), `loop.iteration`, `loop.previous` and `loop.history` in
+templates. The step's output is the last iteration's outputs by step id; `steps.<id>.iterations`
+is every finished iteration's, oldest first, and `steps.<id>.exhausted` whether it stopped at the
+cap with `until` still false. A failed or cancelled body step ends the loop with that status;
+so does one that waits for a person.
+The iterations themselves run in `compound.run_loop`, shared with a loop fan-out's items.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.plan import Scope, StepResult, body_failure
+from orchestrator.engine.kinds.compound import home_of, run_loop
+from orchestrator.engine.plan import Scope, StepResult
 from orchestrator.engine.registry import register
-from orchestrator.states import StepStatus
 from orchestrator.workflow import Step
 
 
@@ -21,26 +24,4 @@ from orchestrator.workflow import Step
 async def loop_step(
     run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any], path: str
 ) -> StepResult:
-    assert step.loop is not None
-    spec = step.loop
-    previous: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    iteration = 0
-    outer = dict(ctx["steps"])
-    for iteration in range(1, spec.max_iterations + 1):
-        body = scope.loop_body(step, iteration, previous, outer)
-        results = await run.walk(spec.steps, body)
-        outputs = {sid: r.output for sid, r in results.items()}
-        failure = body_failure(results)
-        if failure is not None:
-            sid, bad = failure
-            return StepResult(
-                StepStatus.CANCELLED if bad.status == StepStatus.CANCELLED else StepStatus.FAILED,
-                output=outputs,
-                iterations=iteration,
-                error=f"iteration {iteration}, step '{sid}': {bad.error}",
-            )
-        if spec.until is not None and spec.until.render(body.context(results)):
-            break
-        previous = outputs
-    return StepResult(StepStatus.SUCCEEDED, output=outputs, iterations=iteration)
+    return await run_loop(run, step, home_of(step, scope, ctx), ctx, path)

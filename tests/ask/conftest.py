@@ -1,0 +1,144 @@
+"""Helpers for the people-in-the-loop tests: a project directory, the CLI in-process, real
+`orchestrate` processes for what needs one (`--wait`, a kill, a terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+
+ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
+TIMEOUT_S = 60.0
+
+GATE = """\
+version: 1
+name: gate
+steps:
+  - id: plan
+    prompt: "List two subtasks"
+    output:
+      type: object
+      required: [subtasks]
+      properties:
+        subtasks: {type: array, items: {type: string}, minItems: 2, maxItems: 2}
+  - id: side
+    run: "echo side done"
+  - id: confirm
+    ask: "Proceed with these {{ steps.plan.output.subtasks | length }} subtasks?"
+    options: [proceed, redo, quit]
+  - id: act
+    when: "{{ steps.confirm.output == 'proceed' }}"
+    run: "echo acting"
+outputs:
+  decision: "{{ steps.confirm.output }}"
+  side: "{{ steps.side.output }}"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "ORCHESTRATE_")):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def write(project: Path, text: str, name: str = "wf.yaml") -> Path:
+    path = project / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def invoke_json(*args: str) -> Any:
+    code, out, err = invoke(*args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def run_id_of(err: str) -> str:
+    first = err.splitlines()[0]
+    assert first.startswith("run "), err
+    return first.split()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
+    }
+    clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
+    clean.update(extra)
+    return clean
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(ORCHESTRATE), *args],
+        cwd=cwd,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT_S) -> Any:
+    """Poll a condition (not a clock): returns its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Callable[..., Any]:
+    """`fake(**settings) -> FakeHarness`: the engine on FakeLLM (see tests/engine/conftest.py)."""
+    from orchestrator.testing import FakeLLM
+    from tests.engine.conftest import FakeHarness, fast_settings
+
+    def factory(**settings: Any) -> FakeHarness:
+        llm = FakeLLM()
+
+        async def same() -> Any:
+            return llm
+
+        return FakeHarness(
+            tmp=tmp_path, settings=fast_settings(tmp_path, **settings), new_llm=same, llm=llm
+        )
+
+    return factory
+
+
+def resume_from(events: list[Any]) -> Any:
+    """What a resume keeps, from a run's events: every task that succeeded."""
+    from orchestrator.engine import PriorTask, ResumeState
+    from orchestrator.events import TaskFinished
+
+    tasks = {}
+    keys = {e.task_id: e.key for e in events if type(e).__name__ == "TaskStarted"}
+    for event in events:
+        if isinstance(event, TaskFinished) and event.status == "succeeded":
+            tasks[keys[event.task_id]] = PriorTask(output=event.output)
+    return ResumeState(tasks=tasks)
