@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -80,12 +81,33 @@ def needs_model(workflow: Workflow) -> bool:
     return False
 
 
+def uses_claude_code(workflow: Workflow) -> bool:
+    """Whether any agent step (in loops and sub-workflows too) runs on Claude Code."""
+    for _, step in workflow.iter_steps():
+        if step.kind == "agent":
+            agent = workflow.resolve_agent(step.agent) if step.agent else None
+            runtime = (
+                step.runtime or (agent.runtime if agent else None) or workflow.defaults.runtime
+            )
+            if runtime == "claude-code":
+                return True
+        if step.kind == "workflow" and step.sub is not None and uses_claude_code(step.sub):
+            return True
+    return False
+
+
 def check_api_key(
     workflow: Workflow, sim: SimConfig | None, environ: Mapping[str, str] = os.environ
 ) -> None:
     """Fail before anything is created when the run needs the real API and has no key (the
-    client would say the same, but only once the run's store and folders exist)."""
+    client would say the same, but only once the run's store and folders exist), or needs
+    the Claude Code CLI and it is not installed."""
     from orchestrator.llm import NO_KEY_MESSAGE
+
+    if uses_claude_code(workflow):
+        from orchestrator.runtimes.claude_code import find_cli
+
+        find_cli(dict(environ))
 
     if sim is None and needs_model(workflow) and not environ.get("ANTHROPIC_API_KEY", "").strip():
         raise UsageError(NO_KEY_MESSAGE)
@@ -223,6 +245,11 @@ async def execute(
     from orchestrator.engine import Engine, RunRequest
 
     limits = limits or Limits()
+    runtimes: dict[str, Any] = {}
+    if uses_claude_code(plan.workflow):
+        from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
+
+        runtimes["claude-code"] = ClaudeCodeRuntime()
     concurrency = (
         limits.concurrency or plan.workflow.limits.concurrency or settings.engine.concurrency
     )
@@ -275,6 +302,7 @@ async def execute(
                 settings=settings,
                 llm=llm,
                 emit=emit,
+                runtimes=runtimes,
                 should_cancel=should_cancel,
                 pace=pace,
                 people=_desk(settings, plan, store, emit, prompt, keep_waiting),
@@ -289,13 +317,16 @@ async def execute(
                 max_cost_usd=limits.max_cost_usd,
                 max_tokens=limits.max_tokens,
             )
-            if not handle_signals:
-                return await engine.run(request)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_cancel_on_signals, engine)
-                outcome = await engine.run(request)
-                tg.cancel_scope.cancel()
-            return outcome
+            async with contextlib.AsyncExitStack() as stack:
+                for runtime in runtimes.values():  # Claude Code: its proxy serves the run
+                    await stack.enter_async_context(runtime.running())
+                if not handle_signals:
+                    return await engine.run(request)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_cancel_on_signals, engine)
+                    outcome = await engine.run(request)
+                    tg.cancel_scope.cancel()
+                return outcome
     finally:
         if llm is not None:
             with anyio.CancelScope(shield=True):

@@ -38,6 +38,8 @@ class TaskSpec:
     workspace: str = "."
     cache_ttl: str | None = None  # "5m" | "1h" | None: mark the shared prefix with cache_control
     stream: bool | None = None  # None: decide from max_tokens
+    runtime: str = "api"  # "api" (orchestrator/worker) | "claude-code" (orchestrator/runtimes)
+    mcp_servers: dict[str, Any] = field(default_factory=dict)  # Claude Code's .mcp.json shape
     sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
     approve: list[str] | None = None  # tools whose calls wait for a person (or ["all"])
 

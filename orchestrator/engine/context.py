@@ -22,6 +22,7 @@ from orchestrator.engine.dispatch import Dispatcher
 from orchestrator.engine.plan import Scope, StepResult, over_max_workers
 from orchestrator.engine.resolve import RunLimits
 from orchestrator.engine.state import SharedState
+from orchestrator.engine.worktrees import Worktrees
 from orchestrator.workflow import Step
 
 WorkerFn = Callable[[TaskSpec, WorkerContext], Awaitable[TaskResult]]
@@ -55,9 +56,15 @@ class RunContext:
     tasks_created: int = 0
     sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
     task_slots: anyio.CapacityLimiter = field(init=False)
+    # `isolation: worktree` and `merge: branches`; touches git only once a step needs it
+    worktrees: Worktrees = field(init=False)
 
     def __post_init__(self) -> None:
         self.task_slots = anyio.CapacityLimiter(self.limits.concurrency)
+        runs_dir = Path(self.settings.engine.runs_dir).resolve()
+        self.worktrees = Worktrees(
+            workspace=self.workspace, run_id=self.run_id, root=runs_dir / self.run_id / "worktrees"
+        )
 
     def claim_tasks(self, count: int, *, fanout: bool) -> str | None:
         """Count `count` new tasks against `limits.max_workers`; or, if that would break the

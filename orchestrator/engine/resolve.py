@@ -78,6 +78,8 @@ class TaskSettings:
     timeout_s: float
     cache_ttl: str | None  # set for fan-out items: they share a cacheable prefix
     sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
+    runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
+    mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name
 
 
 def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
@@ -107,6 +109,8 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         or engine.max_tokens
     )
     cache_on = step.for_each is not None and settings.cache.enabled
+    runtime = step.runtime or (agent.runtime if agent else None) or defaults.runtime or "api"
+    servers = {**workflow.mcp_servers, **(agent.mcp_servers if agent else {}), **step.mcp_servers}
     return TaskSettings(
         agent=agent.name if agent else None,
         model=model,
@@ -118,6 +122,8 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         retries=retries(step, workflow, settings),
         timeout_s=timeout(step, workflow, settings),
         cache_ttl=settings.cache.ttl if cache_on else None,
+        runtime=runtime,
+        mcp_servers=tuple(servers.items()),
         sandbox=sandbox(step, settings).to_dict(),
     )
 
@@ -156,6 +162,8 @@ def task_spec(
         timeout_s=resolved.timeout_s,
         workspace=workspace,
         cache_ttl=resolved.cache_ttl,
+        runtime=resolved.runtime,
+        mcp_servers=dict(resolved.mcp_servers),
         sandbox=resolved.sandbox,
         approve=step.approve,
     )

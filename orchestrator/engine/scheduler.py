@@ -23,14 +23,14 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 
 import orchestrator.engine.kinds  # noqa: F401  # registers the built-in step kinds
 from orchestrator.config import Settings
-from orchestrator.contracts import LLM, Emit, People, WorkerContext
+from orchestrator.contracts import LLM, Emit, People, TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine import registry
 from orchestrator.engine.attempts import Stop, TaskRunner
 from orchestrator.engine.budget import Budget
@@ -52,12 +52,29 @@ from orchestrator.engine.resolve import run_limits
 from orchestrator.engine.runs import ResumeState, RunOutcome, RunRequest
 from orchestrator.engine.state import SharedState
 from orchestrator.environment import describe_sandbox
-from orchestrator.errors import OrchestrateError
+from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.events import Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from orchestrator.states import RunStatus, StepStatus, advance
 from orchestrator.workflow import Step
 
 __all__ = ["Engine", "WorkerFn"]
+
+
+def _route(api: WorkerFn, runtimes: Mapping[str, WorkerFn]) -> WorkerFn:
+    """One worker function that runs each task on the runtime its spec names."""
+
+    async def route(spec: TaskSpec, ctx: WorkerContext) -> TaskResult:
+        if spec.runtime == "api":
+            return await api(spec, ctx)
+        worker = runtimes.get(spec.runtime)
+        if worker is None:  # the assembly builds every runtime a workflow names
+            raise FatalError(
+                message=f"step '{spec.step_id}': runtime '{spec.runtime}' is not set up in this "
+                "engine (pass it in Engine(runtimes=...), as orchestrator.run() does)"
+            )
+        return await worker(spec, ctx)
+
+    return route
 
 
 class Engine:
@@ -72,6 +89,7 @@ class Engine:
         llm: LLM,
         emit: Emit,
         worker: WorkerFn | None = None,
+        runtimes: Mapping[str, WorkerFn] | None = None,
         should_cancel: Callable[[str], Awaitable[bool]] | None = None,
         pace: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -87,6 +105,8 @@ class Engine:
         self.llm = llm
         self.emit = emit
         self.worker = worker
+        # the other runtimes by name (`runtime: claude-code`); `worker` is the "api" one
+        self.runtimes = dict(runtimes or {})
         self.should_cancel = should_cancel
         # awaited before each task starts: lets a slower sink (the store) hold the engine back
         self.pace = pace
@@ -116,6 +136,8 @@ class Engine:
                 results = await run.walk_all()
         finally:
             self._scope = None
+            with anyio.CancelScope(shield=True):  # worktrees go, their branches stay
+                await run.ctx.worktrees.close()
         reason, self._cancel_reason = self._cancel_reason, None  # the next run starts clean
         return run.finish(
             results, cancelled=scope.cancelled_caught or reason is not None, reason=reason
@@ -162,7 +184,7 @@ class _Run:
             llm=engine.llm,
             dispatcher=dispatcher,
             state=state,
-            worker=engine.worker,
+            worker=_route(engine.worker, engine.runtimes),
             worker_ctx=WorkerContext(
                 call=dispatcher.call,
                 state=state,

@@ -21,7 +21,9 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -73,6 +75,16 @@ def _decode(data: bytes, secrets: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RetryableError(message="response body is not a JSON object", kind="server")
     return normalise_message(body)
+
+
+@functools.cache
+def _sdk_params() -> frozenset[str]:
+    """The keyword arguments `messages.create` and `messages.stream` take in this SDK."""
+    from anthropic.resources.messages import AsyncMessages
+
+    names = set(inspect.signature(AsyncMessages.create).parameters)
+    names |= set(inspect.signature(AsyncMessages.stream).parameters)
+    return frozenset(names - {"self", "stream"})
 
 
 class _SchemaAdapter:
@@ -146,6 +158,11 @@ class AnthropicLLM:
     def _params(self, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         params = dict(request)
         stream = bool(params.pop("stream", False))
+        # A parameter this SDK version has no argument for (a client such as Claude Code,
+        # through the runtime's proxy, sends newer ones) goes to the API as sent, in the body.
+        extra = {k: params.pop(k) for k in list(params) if k not in _sdk_params()}
+        if extra:
+            params["extra_body"] = {**params.get("extra_body", {}), **extra}
         output_config = params.get("output_config")
         if isinstance(output_config, dict):
             fmt = output_config.get("format")
@@ -244,6 +261,7 @@ class AnthropicLLM:
         for custom_id, request in requests:
             params, _ = self._params(request)
             params.pop("extra_headers", None)
+            params.update(params.pop("extra_body", {}))  # a batch item is the body itself
             items.append({"custom_id": custom_id, "params": params})
         try:
             batch = await self._client.messages.batches.create(requests=items)  # type: ignore[arg-type]

@@ -28,8 +28,9 @@ from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
-from orchestrator.workflow.language import AGENT_FILE_KEYS
+from orchestrator.workflow.language import AGENT_FILE_KEYS, RUNTIMES
 from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
+from orchestrator.workflow.mcp import mcp_problems
 from orchestrator.workflow.models import AgentDef
 
 __all__ = [
@@ -213,14 +214,30 @@ def agent_from_mapping(
         errors.append(Diagnostic(*where("tools"), message))
     else:
         tools = _split_tools(tools_raw)
+    runtime = meta.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        message = f"agent 'runtime' must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        errors.append(Diagnostic(*where("runtime"), message))
+        runtime = None
+    mcp_servers = meta.get("mcp_servers")
+    for below, problem in mcp_problems(mcp_servers) if mcp_servers is not None else []:
+        del below  # front matter positions are per key
+        errors.append(Diagnostic(*where("mcp_servers"), f"agent 'mcp_servers': {problem}"))
+        mcp_servers = None
     if tools is not None:
-        unknown = [t for t in tools if tool_entry_problem(t) is not None]
+        # MCP tools exist for a Claude Code agent, whose servers provide them
+        known = [
+            t
+            for t in tools
+            if runtime == "claude-code" and isinstance(t, str) and t.startswith("mcp__")
+        ]
+        unknown = [t for t in tools if t not in known and tool_entry_problem(t) is not None]
         if unknown:
             shown = ", ".join(str(t) for t in unknown)
             problems = "; ".join(dict.fromkeys(str(tool_entry_problem(t)) for t in unknown))
             message = f"tools not available in orchestrate, ignored: {shown} ({problems})"
             warnings.append(Diagnostic(*where("tools"), message, "warning"))
-        tools = [t for t in tools if tool_entry_problem(t) is None]
+        tools = [t for t in tools if t in known or tool_entry_problem(t) is None]
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, str) and max_tokens.strip().isdigit():
@@ -246,6 +263,8 @@ def agent_from_mapping(
         model=model,
         tools=tools,
         max_tokens=max_tokens,
+        runtime=runtime,
+        mcp_servers=dict(mcp_servers or {}),
         system=system,
         extra={} if strict else extra,
         path=path,

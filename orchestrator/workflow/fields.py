@@ -16,6 +16,7 @@ from orchestrator.names import did_you_mean
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import Path_
 from orchestrator.workflow.language import SIMPLE_TYPES, Key
+from orchestrator.workflow.mcp import mcp_problems
 
 __all__ = [
     "boolean",
@@ -25,6 +26,7 @@ __all__ = [
     "expect_mapping",
     "integer",
     "number",
+    "read_mcp_servers",
     "section",
     "string",
     "unknown_keys",
@@ -38,6 +40,16 @@ def unknown_keys(
         if key not in allowed:
             hint = did_you_mean(key, allowed)
             ctx.err((*path, key), f"{where}unknown key '{key}'{hint}", key=True)
+
+
+def read_mcp_servers(ctx: LoadContext, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+    """An `mcp_servers:` mapping (see `workflow/mcp.py`), or None with its errors recorded."""
+    if value is None:
+        return None
+    problems = mcp_problems(value)
+    for below, message in problems:
+        ctx.err((*path, *below), f"{what}: {message}")
+    return None if problems else dict(value)
 
 
 def expect_mapping(ctx: LoadContext, value: Any, path: Path_, what: str) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ __all__ = [
     "NAME_PATTERN",
     "NOTIFY",
     "NOTIFY_KEYS",
+    "RUNTIMES",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
@@ -94,6 +95,7 @@ KeyType = Literal[
     "agents",  # a mapping of name -> `AGENT`
     "agent_tools",  # tool names as a comma string or a list (Claude Code's front matter)
     "list",  # a non-empty list of any values
+    "mcp_servers",  # name -> an MCP server as Claude Code's .mcp.json writes it
     "any",
 ]
 SIMPLE_TYPES: frozenset[str] = frozenset(
@@ -146,7 +148,11 @@ class Kind:
 
 
 INPUT_TYPES = ("string", "integer", "number", "boolean", "array", "object")
-MERGE_KINDS = ("concat", "flatten", "object", "unique", "vote")
+MERGE_KINDS = ("concat", "flatten", "object", "unique", "vote", "branches")
+RUNTIMES = ("api", "claude-code")
+_RUNTIME_DOC = "api: a Messages API conversation (default); claude-code: a headless Claude Code."
+_MCP_DOC = "MCP servers by name, as in Claude Code's .mcp.json (command/args/env, or type+url)."
+_MCP_EXAMPLE = {"files": {"command": "npx", "args": ["-y", "some-mcp-server"]}}
 # Names every template context holds; a fan-out's `as` may not hide one.
 CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
 # What `loop.<name>` may read inside a loop body (the loader refuses any other attribute).
@@ -181,6 +187,7 @@ DEFAULTS = (
     Key("timeout", "duration", "How long one task may take.", example="2m"),
     Key("retries", "integer", "Attempts after the first.", minimum=0, example=2),
     Key("max_turns", "integer", "Model calls one worker may make.", example=5),
+    Key("runtime", "choice", _RUNTIME_DOC, choices=RUNTIMES, example="claude-code"),
 )
 
 LIMITS = (
@@ -214,6 +221,8 @@ AGENT_FILE = (
     Key("model", "string", f"{_MODEL_DOC} `inherit` uses the step's.", example="sonnet"),
     Key("tools", "agent_tools", "Tools it may use: a comma string or a list.", example="Read"),
     Key("max_tokens", "integer", "The most output tokens per model call.", example=1024),
+    Key("runtime", "choice", _RUNTIME_DOC, choices=RUNTIMES, example="claude-code"),
+    Key("mcp_servers", "mcp_servers", _MCP_DOC, example=_MCP_EXAMPLE),
 )
 # An inline `agents:` entry also carries its system prompt (a file's is the Markdown body).
 AGENT = (
@@ -372,6 +381,17 @@ KINDS = (
                 default=False,
                 example=True,
             ),
+            Key("runtime", "choice", _RUNTIME_DOC, choices=RUNTIMES, example="claude-code"),
+            Key(
+                "isolation",
+                "choice",
+                "worktree: each task works in its own git worktree of the workspace, on the "
+                "branch orchestrate/<run>/<task>, committed when it ends.",
+                default="none",
+                choices=("none", "worktree"),
+                example="worktree",
+            ),
+            Key("mcp_servers", "mcp_servers", _MCP_DOC, example=_MCP_EXAMPLE),
             Key(
                 "approve",
                 "approve",
@@ -407,6 +427,22 @@ KINDS = (
                 "Between items of a concat.",
                 default="\n\n",
                 example=", ",
+            ),
+            Key(
+                "into",
+                "string",
+                "merge: branches: the branch to merge into (default orchestrate/<run>/merged, "
+                "made from the run's starting commit).",
+                example="orchestrate/fixes",
+            ),
+            Key(
+                "on_conflict",
+                "choice",
+                "merge: branches: report (default) lists conflicting branches and goes on; "
+                "fail also fails the step.",
+                default="report",
+                choices=("report", "fail"),
+                example="fail",
             ),
         ),
     ),
@@ -514,6 +550,7 @@ TOP = (
         example={"o": "{{ steps.plan.output }}"},
     ),
     Key("workspace", "string", "The run's working directory.", example="ws"),
+    Key("mcp_servers", "mcp_servers", _MCP_DOC + " For every agent step.", example=_MCP_EXAMPLE),
     Key(
         "notify",
         "section",

@@ -38,7 +38,8 @@ __all__ = [
 
 StepKind = Literal["agent", "merge", "run", "loop", "workflow", "set", "group", "ask"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
-MergeKind = Literal["concat", "flatten", "object", "unique", "vote"]
+MergeKind = Literal["concat", "flatten", "object", "unique", "vote", "branches"]
+Runtime = Literal["api", "claude-code"]
 _MISSING: Any = object()
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -122,6 +123,7 @@ class Defaults(_Model):
     timeout: float | None = None  # seconds
     retries: int | None = None
     max_turns: int | None = None
+    runtime: Runtime | None = None
 
 
 class Limits(_Model):
@@ -154,6 +156,8 @@ class AgentDef(_Model):
     tools: list[str | dict[str, Any]] | None = None
     inherited_tools: bool = False
     max_tokens: int | None = None
+    runtime: Runtime | None = None
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
     system: str = ""
     extra: dict[str, Any] = Field(default_factory=dict)
     path: Path | None = None
@@ -206,12 +210,17 @@ class Step(_Model):
     max_turns: int | None = None
     context: Template | None = None
     batch: bool = False
+    runtime: Runtime | None = None  # None: the agent's, then defaults.runtime, then "api"
+    isolation: Literal["none", "worktree"] = "none"
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
     approve: list[str] | None = None  # tool names, or ["all"]
     # merge
     merge: MergeKind | None = None
     from_: str | None = None
     by: str | None = None
     separator: str = "\n\n"
+    into: str | None = None
+    on_conflict: Literal["report", "fail"] = "report"
     # run
     run: Template | None = None
     allow_failure: bool = False
@@ -279,6 +288,7 @@ class Workflow(_Model):
     steps: list[Step] = Field(default_factory=list)
     outputs: dict[str, Template] = Field(default_factory=dict)
     workspace: str | None = None
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
     notify: Notify = Field(default_factory=Notify)
     path: Path = Path("workflow.yaml")
     source_text: str = ""

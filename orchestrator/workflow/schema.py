@@ -127,6 +127,7 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
     },
     "list": lambda key: {"type": "array", "minItems": 1},
     "any": lambda key: {},
+    "mcp_servers": lambda key: {"type": "object", "additionalProperties": {"type": "object"}},
 }
 _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 

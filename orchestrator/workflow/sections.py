@@ -71,6 +71,10 @@ def header(ctx: LoadContext, data: Any) -> dict[str, Any] | None:
             ctx, data.get("description"), ("description",), "'description'"
         ),
         "workspace": fields.string(ctx, data.get("workspace"), ("workspace",), "'workspace'"),
+        "mcp_servers": fields.read_mcp_servers(
+            ctx, data.get("mcp_servers"), ("mcp_servers",), "'mcp_servers'"
+        )
+        or {},
     }
 
 

@@ -23,6 +23,7 @@ from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown
 from orchestrator.workflow import fields, references
 from orchestrator.workflow._context import LoadContext, Scope, StepInfo, a_or_an, join_quoted
 from orchestrator.workflow._yaml import Path_
+from orchestrator.workflow.fields import read_mcp_servers
 from orchestrator.workflow.language import (
     CONTEXT_NAMES,
     FAN_OUT,
@@ -343,7 +344,13 @@ class _StepReader:
             return []
         out: list[str | dict[str, Any]] = []
         for tool, tool_path in zip(value, paths, strict=True):
-            problem = tool_entry_problem(tool)
+            # a Claude Code worker may use its MCP servers' tools by their full names
+            mcp = (
+                isinstance(tool, str)
+                and tool.startswith("mcp__")
+                and self.raw.get("runtime") == "claude-code"
+            )
+            problem = None if mcp else tool_entry_problem(tool)
             if problem is not None:
                 if isinstance(tool, dict) and len(tool) == 1:
                     tool_path = (*tool_path, next(iter(tool)))
@@ -439,6 +446,15 @@ class _StepReader:
         hint = did_you_mean(value, ("text", "json")) if isinstance(value, str) else ""
         self.ctx.err(path, f"{what} must be {allowed}, got {value!r}{hint}")
         return None
+
+    def mcp_servers(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        return read_mcp_servers(self.ctx, value, path, what)
+
+    def merge_only(self, key: Key, value: Any, path: Path_) -> None:
+        """`into` and `on_conflict` say how branches merge: other merges ignore them."""
+        if key.name in self.raw and self.raw.get("merge") != "branches":
+            message = f"{self.label}: '{key.name}' is only used by 'merge: branches'; ignored"
+            self.ctx.warn(path, message, key=True)
 
     def body_names(self, *, loop: bool) -> tuple[str, ...]:
         """The names a body's templates see: this scope's, the item's, and `loop` in a loop."""
@@ -592,6 +608,7 @@ _READERS: dict[str, _Reader] = {
     "group": _StepReader.group,
     "count": _StepReader.count,
     "expressions": _StepReader.expressions,
+    "mcp_servers": _StepReader.mcp_servers,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,
@@ -600,6 +617,8 @@ _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "model": _StepReader.names_model,
     "workflow": _StepReader.names_workflow,
     "run": _StepReader.checks_command,
+    "into": _StepReader.merge_only,
+    "on_conflict": _StepReader.merge_only,
 }
 
 

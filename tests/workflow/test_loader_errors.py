@@ -243,7 +243,7 @@ CASES: list[tuple[str, str, int, int | None, str]] = [
         """,
         6,
         12,
-        "'merge' must be one of concat, flatten, object, unique, vote, got 'concatenate' "
+        "'merge' must be one of concat, flatten, object, unique, vote, branches, got 'concatenate' "
         "(did you mean 'concat'?)",
     ),
     (

@@ -7,16 +7,18 @@ attempt hands the same spec to the run's worker function.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from orchestrator.contracts import WorkerContext
+from orchestrator.contracts import TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine.attempts import Prepare, Prepared
 from orchestrator.engine.context import RunContext
 from orchestrator.engine.dynamic import rendered_step
 from orchestrator.engine.plan import Scope, StepResult, task_key, task_step_result
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import TaskSettings, task_settings, task_spec
+from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.states import StepStatus
 from orchestrator.workflow import Step
 
@@ -50,9 +52,12 @@ def agent_task(
             workspace=str(run.workspace),
         )
 
+        attempt: Callable[[], Awaitable[TaskResult]] = partial(run.worker, spec, lent)
+        if step.isolation == "worktree":
+            attempt = partial(_isolated, run, spec, lent)
         return Prepared(
             prompt=spec.prompt,
-            attempt=partial(run.worker, spec, lent),
+            attempt=attempt,
             retries=resolved.retries,
             timeout_s=timeout_s,
             agent=spec.agent,
@@ -61,6 +66,27 @@ def agent_task(
         )
 
     return prepare
+
+
+async def _isolated(run: RunContext, spec: TaskSpec, lent: WorkerContext) -> TaskResult:
+    """One attempt in a fresh worktree on the task's branch; what it changed is committed there
+    (also when it fails), and its output becomes `{result, branch, base, commits, diffstat}`."""
+    try:
+        checkout = await run.worktrees.checkout(spec.key)
+    except OrchestrateError as exc:  # not a repository, git failing: no retry will help
+        raise FatalError(message=str(exc)) from None
+    spec.workspace = str(checkout.path)
+    item = f" [{spec.index}]" if spec.index is not None else ""
+    title = spec.prompt.strip().splitlines()[0][:60] if spec.prompt.strip() else ""
+    message = f"{spec.step_id}{item}: {title}\n\norchestrate run {spec.run_id}, task {spec.task_id}"
+    try:
+        result = await run.worker(spec, lent)
+    except Exception:
+        await run.worktrees.finish(checkout, message + " (the attempt failed)")
+        raise
+    described = await run.worktrees.finish(checkout, message)
+    result.output = {"result": result.output, **described}
+    return result
 
 
 async def single_task(
