@@ -9,6 +9,9 @@ client sees a broken transfer, never a hang. `stream_error` ends a stream with a
 `stream_cut` ends it cleanly before `message_stop`. Everything runs on the server's single event
 loop, so the app's state (rule counters, prompt cache, rate-limit buckets, batches) needs no
 lock; only the `RequestLog`, read from other threads, has one.
+
+It is over 600 lines because it is the route table of the whole API surface (messages, tokens,
+batches, models) in one place; the checks, cache, replies and models are modules of their own.
 """
 
 from __future__ import annotations
