@@ -136,7 +136,7 @@ def list_runs(
         typer.Option(
             "--status",
             help="Only runs in this status: running, interrupted, succeeded, failed, "
-            "cancelled, budget_exceeded.",
+            "cancelled, budget_exceeded, waiting.",
         ),
     ] = None,
     workflow: Annotated[
@@ -543,8 +543,8 @@ def prune(
     yes: YesOpt = False,
     db: DbOpt = None,
 ) -> None:
-    """Delete the runs that finished longer ago than --older-than (asks unless --yes). Running and
-    interrupted runs are kept: resume or `runs rm` them."""
+    """Delete the runs that finished longer ago than --older-than (asks unless --yes). Running,
+    interrupted and waiting runs are kept: resume (answer first) or `runs rm` them."""
     from orchestrator.config import parse_duration
 
     try:

@@ -415,7 +415,7 @@ def resume(
     *,
     flags: RunFlags,
 ) -> None:
-    """Continue a cancelled, failed, interrupted or over-budget run.
+    """Continue a cancelled, failed, interrupted, over-budget or waiting run.
 
     Every task that succeeded keeps its output and is not called again; the rest run, and the
     history is appended to the same run. The workflow is the snapshot stored with the run; if the

@@ -159,9 +159,11 @@ class BatchPlan:
         statuses = self._index.statuses(self._conn, run_id)
         previous = statuses.get(task_id)
         delta = self._delta(run_id)
-        # A cancelled attempt is not one of the run's workers: resume runs that task again.
-        delta["tasks_total"] += (status != "cancelled") - (
-            previous is not None and previous != "cancelled"
+        # A cancelled attempt, or one that waits for a person, is not one of the run's workers:
+        # resume runs that task again.
+        again = ("cancelled", "waiting")
+        delta["tasks_total"] += (status not in again) - (
+            previous is not None and previous not in again
         )
         if previous == "succeeded":
             delta["tasks_done"] -= 1

@@ -429,7 +429,7 @@ class Store:
                 TASKS.c.step_id,
                 iteration,
                 # a cancelled attempt that a resume ran again is not one of the step's tasks
-                func.sum(case((TASKS.c.status == "cancelled", 0), else_=1)),
+                func.sum(case((TASKS.c.status.in_(("cancelled", "waiting")), 0), else_=1)),
                 func.sum(case((TASKS.c.status == "succeeded", 1), else_=0)),
                 func.sum(case((TASKS.c.status == "failed", 1), else_=0)),
                 func.sum(case((TASKS.c.status == "skipped", 1), else_=0)),
@@ -499,14 +499,15 @@ class Store:
                 conn.execute(delete(table).where(key == run_id))
 
     def prune(self, *, older_than_s: float, now: float | None = None) -> int:
-        """Delete finished runs (not running, not interrupted) that finished more than
-        `older_than_s` ago. Returns how many runs were deleted."""
+        """Delete finished runs (not running, not interrupted, not waiting for a person: their
+        questions are still to be answered) that finished more than `older_than_s` ago.
+        Returns how many runs were deleted."""
         cutoff = (time.time() if now is None else now) - older_than_s
         with self._write() as conn:
             ids = list(
                 conn.execute(
                     select(RUNS.c.id).where(
-                        RUNS.c.status != "running",
+                        RUNS.c.status.not_in(("running", "waiting")),
                         RUNS.c.finished_at.is_not(None),
                         RUNS.c.finished_at < cutoff,
                     )

@@ -50,6 +50,11 @@ def test_a_write_waits_for_approval_and_runs_once_approved(project: Path) -> Non
     code, _, err = invoke("resume", run_id, "--simulate", "--sim-script", "rules.yaml")
     assert code == 0, err
     assert (_workspace(project, run_id) / "note.txt").read_text() == "hello"
+    # the task that waited and the one that finished after the approval are one worker
+    (run,) = invoke_json("runs", "list")
+    assert (run["tasks_total"], run["tasks_done"]) == (1, 1)
+    (step,) = invoke_json("runs", "show", run_id)["steps"]
+    assert step["tasks_total"] == 1
 
 
 def test_a_denied_write_reaches_the_model_with_the_reason(project: Path) -> None:

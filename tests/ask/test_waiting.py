@@ -90,9 +90,18 @@ def test_answer_then_resume_finishes_with_the_answer_in_runs_show(project: Path)
     assert question["answer"] == "proceed" and question["answered_by"] == "cli"
     code, out, _ = invoke("runs", "show", run_id)
     assert "Proceed with these 2 subtasks?" in out and "proceed" in out
-    # the work done before the question was not done again
+    # the work done before the question was not done again, and counts once
     plans = invoke_json("runs", "tasks", run_id, "--step", "plan")
     assert [t["status"] for t in plans] == ["succeeded"]
+    assert shown["totals"]["tasks_total"] == shown["totals"]["tasks_done"]
+
+
+def test_prune_keeps_a_run_that_waits_for_a_person(project: Path) -> None:
+    run_id = _waiting_run(project)
+    code, out, _ = invoke("runs", "prune", "--older-than", "0s", "--yes")
+    assert code == 0 and "deleted 0 runs" in out
+    assert invoke_json("runs", "show", run_id)["status"] == "waiting"
+    assert len(invoke_json("runs", "waiting")) == 1
 
 
 def test_a_second_answer_is_refused(project: Path) -> None:
