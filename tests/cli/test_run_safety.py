@@ -20,7 +20,7 @@ from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
-TIMEOUT_S = 60.0
+TIMEOUT_S = 300  # a bound against a hang, never a speed target: loaded hosts are slow
 
 
 def env(**extra: str) -> dict[str, str]:
