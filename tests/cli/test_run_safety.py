@@ -96,7 +96,8 @@ def test_a_run_killed_at_its_first_model_call_is_recorded_and_resumable(tmp_path
 def test_two_resumes_of_one_run_the_second_is_refused_at_once(tmp_path: Path) -> None:
     gate = tmp_path / "go"
     (tmp_path / "wf.yaml").write_text(
-        "version: 1\nname: held\nsteps:\n"
+        # the test's folder is the workspace, so the sandboxed commands see the gate file
+        "version: 1\nname: held\nworkspace: .\nsteps:\n"
         "  - {id: flaky, run: 'test -f tried || (touch tried; exit 1)'}\n"
         # the first resume waits here until the test lets it go
         f"  - {{id: hold, needs: [flaky], run: 'while [ ! -f {gate} ]; do sleep 0.05; done'}}\n"
