@@ -143,8 +143,8 @@ class Budget:
         self._steps = [
             _Limit(
                 f"step '{s.path}'",
-                f"its budget.max_cost_usd (step '{s.path}')",
-                f"its budget.max_tokens (step '{s.path}')",
+                f"budget.max_cost_usd on step '{s.path}'",
+                f"budget.max_tokens on step '{s.path}'",
                 s.max_cost_usd,
                 s.max_tokens,
             )

@@ -156,10 +156,14 @@ class Dispatcher:
         stream = bool(request.pop("stream", False))
         started = self._clock()
         attempt = 0
+        first = 0  # the attempt before the current model's first (backoff restarts per model)
+        model = self._model(spec, request)
         while True:
             attempt += 1
-            model = self._model(spec, request)
             if spec.fallback_models:
+                now = self._model(spec, request)
+                if now != model:  # ruled out run-wide meanwhile: a new model, a new horizon
+                    model, started, first = now, self._clock(), attempt - 1
                 request["model"] = model
             pause = self.gate.remaining()
             if pause > 0:
@@ -168,12 +172,14 @@ class Dispatcher:
             try:
                 return await self._attempt(spec, request, model, stream, attempt)
             except RetryableError as exc:
-                wait = self._backoff(exc, attempt, started, model)
+                wait = self._backoff(exc, attempt - first, started, model)
                 if wait is None:
                     why = f"{model} stayed overloaded until the retry horizon"
                     if exc.kind != "overloaded" or self._fall_back(spec, model, why) is None:
                         raise
-                    started, wait = self._clock(), 0.0  # the next model gets its own horizon
+                    # the next model gets its own horizon and backoff
+                    model = self._model(spec, request)
+                    started, first, wait = self._clock(), attempt, 0.0
                 self.retries += 1
                 self.emit(
                     CallRetried(
