@@ -218,11 +218,11 @@ def estimate_step(
     max_workers: int,
     times: float = 1.0,
     times_expected: float = 1.0,
-    upstream: dict[str, int] | None = None,
+    upstream: dict[str, tuple[int, float]] | None = None,
 ) -> StepEstimate:
     """An agent step's (or agent fan-out's) cost, run `times` times (a loop's iterations).
-    `upstream`: the most output tokens each earlier step of the scope can produce, by id; a
-    prompt that reads one of them before it exists counts them."""
+    `upstream`: the output tokens each earlier step of the scope can produce (most, expected),
+    by id; a prompt that reads one of them before it exists counts them."""
     resolved = task_settings(step, workflow, settings)
     est = StepEstimate(path=path, kind="fanout" if step.for_each is not None else "agent")
     tasks, expected_tasks = 1, 1.0
@@ -234,11 +234,13 @@ def estimate_step(
         if step.index_as:
             item_ctx[step.index_as] = 0
     prompt, known = _text_tokens(step.prompt, item_ctx)
+    expected_extra = 0.0  # the expected input is this much off the worst (upstream output)
     context, context_known = _text_tokens(step.context, ctx)
     if not (known and context_known):
         read = sorted(d for d in step.deps if upstream and d in upstream)
-        if read:
-            prompt += sum(upstream[d] for d in read) if upstream else 0
+        if read and upstream:
+            prompt += sum(upstream[d][0] for d in read)
+            expected_extra = sum(upstream[d][1] - upstream[d][0] for d in read)
             est.notes.append(f"prompt reads {', '.join(read)}: their max output counted")
         else:
             est.notes.append("prompt reads later output: measured as its template's text")
@@ -277,7 +279,8 @@ def estimate_step(
     est.worst_usd = per_task * est.tasks * discount
     out_tokens = EXPECTED_OUTPUT_SHARE * resolved.max_tokens
     expected_in = (
-        expected_turns * first_input + out_tokens * expected_turns * (expected_turns - 1) / 2
+        expected_turns * (first_input + expected_extra)
+        + out_tokens * expected_turns * (expected_turns - 1) / 2
     )
     per_expected = (
         expected_in * first_price.input + expected_turns * out_tokens * first_price.output
@@ -319,7 +322,7 @@ def _walk(
     times_expected: float,
     out: list[StepEstimate],
 ) -> None:
-    upstream: dict[str, int] = {}  # step id -> the most output tokens it can produce
+    upstream: dict[str, tuple[int, float]] = {}  # step id -> its output tokens (most, expected)
     for step in steps:
         path = prefix + step.id
         fan = 1.0
@@ -334,7 +337,11 @@ def _walk(
                     times=times, times_expected=times_expected, upstream=upstream,
                 )
             )  # fmt: skip
-            upstream[step.id] = out[-1].tasks * out[-1].max_tokens
+            last = out[-1]
+            upstream[step.id] = (
+                last.tasks * last.max_tokens,
+                last.tasks_expected * last.max_tokens * EXPECTED_OUTPUT_SHARE,
+            )
         elif step.kind == "loop" and step.loop is not None:
             cap, expected, note = _iterations(step, ctx)
             start = len(out)
