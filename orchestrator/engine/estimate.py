@@ -342,6 +342,8 @@ def _walk(
                 last.tasks * last.max_tokens,
                 last.tasks_expected * last.max_tokens * EXPECTED_OUTPUT_SHARE,
             )
+        elif step.kind == "merge" and step.from_ in upstream:
+            upstream[step.id] = upstream[step.from_]  # a reducer passes its source's size on
         elif step.kind == "loop" and step.loop is not None:
             cap, expected, note = _iterations(step, ctx)
             start = len(out)

@@ -150,3 +150,26 @@ async def test_a_run_costs_no_more_than_its_worst_case_estimate(
     workflow = load_workflow(path, settings=h.settings)
     worst = estimate_workflow(workflow, h.settings, workflow.coerce_inputs({})).worst_usd
     assert worst is not None and 0 < h.spent() <= worst
+
+
+def test_a_prompt_that_reads_earlier_output_counts_its_most_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """
+    version: 1
+    name: chain
+    defaults: {max_tokens: 1000}
+    steps:
+      - id: each
+        for_each: [a, b, c]
+        prompt: "{{ item }}"
+      - id: joined
+        merge: concat
+        from: each
+      - id: report
+        prompt: "Merge: {{ steps.joined.output }}"
+    """
+    report = steps_of(estimate(tmp_path, monkeypatch, text, "--json"))["report"]
+    assert report["input_tokens"] >= 3 * 1000  # three items of at most 1000 tokens each
+    assert "prompt reads joined" in report["notes"][0]
+    assert report["expected_usd"] < report["worst_usd"]
