@@ -28,6 +28,7 @@ from orchestrator.engine.backpressure import (
     full_jitter,
 )
 from orchestrator.engine.budget import Budget
+from orchestrator.engine.warmup import Warmup
 from orchestrator.errors import FatalError, RetryableError
 from orchestrator.events import CallFinished, CallRetried, RateLimited, TextDelta
 from orchestrator.events import Warning as WarningEvent
@@ -84,6 +85,7 @@ class Dispatcher:
         self._sleep = sleep
         self._rand = rand
         self._unpriced: set[str] = set()
+        self.warmup = Warmup(hold_s=settings.cache.hold, minimum=settings.cache.minimum)
         self.rate_limit_wait_s = 0.0
         self.calls = 0
         self.retries = 0
@@ -120,6 +122,7 @@ class Dispatcher:
     async def call(self, spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
         model = request.get("model") or spec.model
         stream = bool(request.pop("stream", False))
+        request, prefix = self.warmup.prepare(request)  # marks below the minimum come off
         started = self._clock()
         attempt = 0
         while True:
@@ -129,7 +132,8 @@ class Dispatcher:
                 self.rate_limit_wait_s += pause
                 await self._sleep(pause)
             try:
-                return await self._attempt(spec, request, model, stream, attempt)
+                async with self.warmup.admit(prefix):  # behind the first of this prefix
+                    return await self._attempt(spec, request, model, stream, attempt)
             except RetryableError as exc:
                 wait = self._backoff(exc, attempt, started, model)
                 if wait is None:
