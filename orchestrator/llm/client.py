@@ -16,7 +16,9 @@ Invariants:
   the same error is retryable (a server restarting).
 - Responses are returned as plain JSON dicts. On the non-streaming path the body is decoded with
   `json.loads` instead of being built into SDK models and dumped again: the SDK's per-call CPU is
-  what bounds throughput with hundreds of workers.
+  what bounds throughput with hundreds of workers. For the same reason, with the aiohttp
+  transport a non-streamed request skips the SDK's request building and is POSTed directly
+  (`_direct.py`) with the SDK's own headers; errors are still the SDK's exceptions, translated.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
 from orchestrator.errors import FatalError, LLMError, RetryableError, UsageError
+from orchestrator.llm._direct import DirectPost
 from orchestrator.llm._errors import redact, translate_error, unreachable_reason
 from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
 from orchestrator.llm.usage import usage_from_message
@@ -149,6 +152,17 @@ class AnthropicLLM:
             http_client=http_client,
         )
         self._adapt_schema = _SchemaAdapter()
+        self._direct: DirectPost | None = None
+        if transport == "aiohttp":
+            self._direct = DirectPost(
+                url=f"{str(self._client.base_url).rstrip('/')}/v1/messages",
+                # what the SDK sends (auth, version, user agent), less any header it omits
+                headers={
+                    k: v for k, v in self._client.default_headers.items() if isinstance(v, str)
+                },
+                max_connections=max_connections,
+                timeout_s=timeout_s,
+            )
         # Set once any request got an HTTP response (success or API error): the URL is right.
         self._reached_server = False
 
@@ -234,6 +248,12 @@ class AnthropicLLM:
                     final = await events.get_final_message()
                     headers: Mapping[str, str] = events.response.headers
                 message = normalise_message(final.model_dump(mode="json", exclude_none=True))
+            elif self._direct is not None:
+                status, headers, data = await self._direct.post(params)
+                self._reached_server = True
+                if status >= 400:
+                    raise self._status_error(status, headers, data)
+                message = _decode(data, self._secrets)
             else:
                 raw = await self._client.messages.with_raw_response.create(**params)
                 self._reached_server = True
@@ -303,7 +323,22 @@ class AnthropicLLM:
             raise self._translate(exc) from None
         return out
 
+    def _status_error(self, status: int, headers: Mapping[str, str], data: bytes) -> Exception:
+        """The SDK's own `APIStatusError` for an error response of the direct path."""
+        import httpx2
+
+        assert self._direct is not None
+        response = httpx2.Response(
+            status,
+            headers=list(headers.items()),
+            content=data,
+            request=httpx2.Request("POST", self._direct.url),
+        )
+        return self._client._make_status_error_from_response(response)
+
     async def aclose(self) -> None:
+        if self._direct is not None:
+            await self._direct.aclose()
         await self._client.close()
 
 
