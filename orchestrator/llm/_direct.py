@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,14 @@ class DirectPost:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=min(10.0, self._timeout_s), sock_read=self._timeout_s
         )
-        # trust_env: HTTPS_PROXY and friends are honoured, as the SDK's transport does
+        # HTTPS_PROXY and friends are honoured, as the SDK's transport does; without them
+        # trust_env stays off, since it also re-reads ~/.netrc (in a thread) for every request.
+        proxied = any(
+            os.environ.get(name)
+            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+        )
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, trust_env=True, auto_decompress=True
+            connector=connector, timeout=timeout, trust_env=proxied, auto_decompress=True
         )
         return self._session
 
