@@ -1,0 +1,80 @@
+"""The aiohttp transport's direct POST sends what the SDK would, and fails as the SDK would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import FatalError, RetryableError
+from orchestrator.llm import SIMULATOR_API_KEY, AnthropicLLM
+from orchestrator.sim import Rule, SimConfig, SimServer
+
+REQUEST: dict[str, Any] = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 64,
+    "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": "Say hello."}],
+    "metadata": {"user_id": "u-1"},
+    "extra_headers": {"X-Orchestrate-Step": "greet"},
+}
+HEADERS = ("anthropic-version", "user-agent", "content-type", "x-orchestrate-step")
+
+
+async def _send(transport: str, sim: SimServer, request: dict[str, Any]) -> Any:
+    llm = AnthropicLLM(api_key=SIMULATOR_API_KEY, base_url=sim.base_url, transport=transport)
+    try:
+        return await llm.create(dict(request))
+    finally:
+        await llm.aclose()
+
+
+async def test_the_direct_post_sends_the_sdks_body_and_headers() -> None:
+    with SimServer(SimConfig(seed=1)) as sim:
+        via_sdk = await _send("httpx", sim, REQUEST)
+        direct = await _send("aiohttp", sim, REQUEST)
+        sdk_entry, direct_entry = sim.log.entries[-2:]
+    assert direct_entry.body == sdk_entry.body
+    for name in HEADERS:
+        assert direct_entry.headers.get(name) == sdk_entry.headers.get(name), name
+    auth = ("authorization", "x-api-key")
+    assert [direct_entry.headers.get(h) for h in auth] == [sdk_entry.headers.get(h) for h in auth]
+    assert direct.message["content"] == via_sdk.message["content"]
+    assert direct.usage == via_sdk.usage
+    assert direct.request_id and direct.request_id == direct_entry.request_id
+
+
+@pytest.mark.parametrize(
+    "rule, error, status",
+    [
+        (
+            Rule(step="greet", error={"status": 429, "type": "rate_limit_error"}),
+            RetryableError,
+            429,
+        ),
+        (
+            Rule(step="greet", error={"status": 529, "type": "overloaded_error"}),
+            RetryableError,
+            529,
+        ),
+        (
+            Rule(step="greet", error={"status": 400, "type": "invalid_request_error"}),
+            FatalError,
+            400,
+        ),
+    ],
+)
+async def test_an_error_status_is_classified_as_through_the_sdk(
+    rule: Rule, error: type[Exception], status: int
+) -> None:
+    caught: dict[str, Any] = {}
+    for transport in ("httpx", "aiohttp"):
+        with SimServer(SimConfig(seed=1, rules=[rule])) as sim:
+            with pytest.raises(error) as info:
+                await _send(transport, sim, REQUEST)
+        caught[transport] = info.value
+    sdk, direct = caught["httpx"], caught["aiohttp"]
+    assert getattr(direct, "status", None) == getattr(sdk, "status", None) == status
+    assert getattr(direct, "kind", None) == getattr(sdk, "kind", None)
+    assert str(direct) == str(sdk)
+    assert SIMULATOR_API_KEY not in str(direct)
