@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,24 +59,53 @@ class DirectPost:
 
     async def post(self, params: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
         """(status, headers, body) of one POST /v1/messages; raises httpx2 transport errors."""
-        body = {k: v for k, v in params.items() if k not in _NOT_BODY}
-        extra_body = params.get("extra_body")
-        if extra_body:
-            body.update(extra_body)
-        headers = self._headers
-        extra = params.get("extra_headers")
-        if extra:
-            headers = {**headers, **extra}
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = self._encode(params)
         session = self._session or self._open()
         try:
-            async with session.post(self.url, data=data, headers=headers) as response:
+            async with session.post(self.url, data=data, headers=self._with(params)) as response:
                 return response.status, response.headers, await response.read()
         except Exception as exc:
             mapped = _as_httpx(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    async def stream(
+        self, params: dict[str, Any], on_delta: Callable[[str], None] | None
+    ) -> tuple[int, Mapping[str, str], bytes | Stream]:
+        """(status, headers, body or the read stream) of one streamed POST /v1/messages: an
+        error status gives its body; a 2xx gives the stream's events, read to the end and put
+        together as the SDK's stream helper would (`Stream`)."""
+        session = self._session or self._open()
+        try:
+            request = session.post(
+                self.url, data=self._encode({**params, "stream": True}), headers=self._with(params)
+            )
+            async with request as response:
+                if response.status >= 400:
+                    return response.status, response.headers, await response.read()
+                stream = Stream(on_delta)
+                async for line in response.content:
+                    stream.feed(line)
+                    if stream.error is not None:  # the SDK stops at an error event too
+                        break
+                return response.status, response.headers, stream
+        except Exception as exc:
+            mapped = _as_httpx(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _encode(self, params: dict[str, Any]) -> bytes:
+        body = {k: v for k, v in params.items() if k not in _NOT_BODY}
+        extra_body = params.get("extra_body")
+        if extra_body:
+            body.update(extra_body)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _with(self, params: dict[str, Any]) -> dict[str, str]:
+        extra = params.get("extra_headers")
+        return {**self._headers, **extra} if extra else self._headers
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -109,3 +138,90 @@ def _as_httpx(exc: Exception) -> Exception:
     if isinstance(exc, aiohttp.ClientError):
         return httpx2.TransportError(message)
     return exc
+
+
+class Stream:
+    """A Messages SSE stream put together into the final message, as the SDK's stream helper
+    does: blocks opened by `content_block_start`, grown by their deltas (text, tool input JSON,
+    thinking, signature, citations), `message_delta`'s stop reason and usage merged in.
+    `stopped` only once `message_stop` arrived; `error` holds an `error` event's body. Deltas are
+    kept as lists and joined when their block stops: a long reply is thousands of deltas."""
+
+    def __init__(self, on_delta: Callable[[str], None] | None) -> None:
+        self._on_delta = on_delta
+        self._event = ""
+        self._data: list[str] = []
+        self._parts: dict[tuple[int, str], list[str]] = {}  # (block index, field) -> deltas
+        self.message: dict[str, Any] | None = None
+        self.events = 0
+        self.stopped = False
+        self.error: dict[str, Any] | None = None
+
+    def feed(self, raw: bytes) -> None:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if self._data:
+                self._dispatch(self._event, "\n".join(self._data))
+            self._event, self._data = "", []
+        elif line.startswith("data:"):
+            self._data.append(line[5:].removeprefix(" "))
+        elif line.startswith("event:"):
+            self._event = line[6:].strip()
+
+    def _dispatch(self, name: str, data: str) -> None:
+        event = json.loads(data)
+        kind = event.get("type", name)
+        self.events += 1
+        if kind == "message_start":
+            self.message = dict(event["message"])
+            self.message["content"] = list(self.message.get("content") or [])
+        elif kind == "error":
+            self.error = event
+        elif self.message is None:
+            return  # ping and the like before the message: nothing to add to
+        elif kind == "content_block_start":
+            self.message["content"].append(dict(event["content_block"]))
+        elif kind == "content_block_delta":
+            self._delta(int(event["index"]), event["delta"])
+        elif kind == "content_block_stop":
+            self._close(int(event["index"]))
+        elif kind == "message_delta":
+            delta = event.get("delta") or {}
+            for key in ("stop_reason", "stop_sequence", "container"):
+                if key in delta:
+                    self.message[key] = delta[key]
+            usage = {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
+            self.message["usage"] = {**(self.message.get("usage") or {}), **usage}
+        elif kind == "message_stop":
+            self.stopped = True
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            self._parts.setdefault((index, "text"), []).append(delta["text"])
+            if self._on_delta is not None:
+                self._on_delta(delta["text"])
+        elif kind == "input_json_delta":
+            self._parts.setdefault((index, "input"), []).append(delta.get("partial_json", ""))
+        elif kind == "thinking_delta":
+            self._parts.setdefault((index, "thinking"), []).append(delta["thinking"])
+        elif kind == "signature_delta":
+            assert self.message is not None
+            self.message["content"][index]["signature"] = delta["signature"]
+        elif kind == "citations_delta":
+            assert self.message is not None
+            block = self.message["content"][index]
+            block.setdefault("citations", []).append(delta["citation"])
+
+    def _close(self, index: int) -> None:
+        assert self.message is not None
+        block = self.message["content"][index]
+        for field in ("text", "thinking", "input"):
+            parts = self._parts.pop((index, field), None)
+            if parts is None:
+                continue
+            joined = "".join(parts)
+            if field == "input":
+                block["input"] = json.loads(joined) if joined else {}
+            else:
+                block[field] = block.get(field, "") + joined

@@ -218,15 +218,34 @@ class AnthropicLLM:
         """Send one Messages API request; no retries. Raises `RetryableError` or `FatalError`.
 
         `request` holds Messages API parameters (and may hold `extra_headers`). A request key
-        `"stream": True` is taken out and means the same as `stream=True`: the request goes
-        through the SDK's streaming helper and the final message is assembled from the events,
-        so the result has the same shape either way. `on_delta`, when streaming, receives each
-        text delta as it arrives (live views; it must not block).
+        `"stream": True` is taken out and means the same as `stream=True`: the request is
+        streamed (over aiohttp directly, or through the SDK's streaming helper on httpx) and the
+        final message is assembled from the events, so the result has the same shape either
+        way. `on_delta`, when streaming, receives each text delta as it arrives (live views; it
+        must not block).
         """
         params, stream_key = self._params(request)
         started = time.perf_counter()
+        headers: Mapping[str, str]
         try:
-            if stream or stream_key:
+            if (stream or stream_key) and self._direct is not None:
+                status, headers, got = await self._direct.stream(params, on_delta)
+                self._reached_server = True
+                if isinstance(got, bytes):
+                    raise self._status_error(status, headers, got)
+                if got.error is not None:
+                    raise self._stream_error(status, headers, got.error)
+                if not got.stopped or got.message is None:
+                    where = "mid-message" if got.events else "before any event"
+                    raise RetryableError(
+                        message=(
+                            f"the response stream ended {where}, without message_stop: "
+                            "the reply is incomplete"
+                        ),
+                        kind="connection",
+                    )
+                message = normalise_message(got.message)
+            elif stream or stream_key:
                 async with self._client.messages.stream(**params) as events:
                     self._reached_server = True
                     seen = 0
@@ -246,7 +265,7 @@ class AnthropicLLM:
                             kind="connection",
                         )
                     final = await events.get_final_message()
-                    headers: Mapping[str, str] = events.response.headers
+                    headers = events.response.headers
                 message = normalise_message(final.model_dump(mode="json", exclude_none=True))
             elif self._direct is not None:
                 status, headers, data = await self._direct.post(params)
@@ -335,6 +354,22 @@ class AnthropicLLM:
             request=httpx2.Request("POST", self._direct.url),
         )
         return self._client._make_status_error_from_response(response)
+
+    def _stream_error(
+        self, status: int, headers: Mapping[str, str], body: dict[str, Any]
+    ) -> Exception:
+        """The SDK's `APIStatusError` for an `error` event inside a 200 stream, as its stream
+        helper raises it."""
+        import httpx2
+
+        assert self._direct is not None
+        response = httpx2.Response(
+            status,
+            headers=list(headers.items()),
+            content=json.dumps(body).encode(),
+            request=httpx2.Request("POST", self._direct.url),
+        )
+        return self._client._make_status_error(f"{body}", body=body, response=response)
 
     async def aclose(self) -> None:
         if self._direct is not None:
