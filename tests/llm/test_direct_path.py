@@ -78,3 +78,45 @@ async def test_an_error_status_is_classified_as_through_the_sdk(
     assert getattr(direct, "kind", None) == getattr(sdk, "kind", None)
     assert str(direct) == str(sdk)
     assert SIMULATOR_API_KEY not in str(direct)
+
+
+TOOL = {
+    "name": "lookup",
+    "description": "Look a word up.",
+    "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}},
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"messages": [{"role": "user", "content": "Write three sentences about rivers."}]},
+        {
+            "messages": [{"role": "user", "content": "Use the lookup tool for 'river'."}],
+            "tools": [TOOL],
+            "tool_choice": {"type": "tool", "name": "lookup"},
+        },
+    ],
+    ids=["text", "tool_use"],
+)
+async def test_a_streamed_reply_is_put_together_as_the_sdk_does(extra: dict[str, Any]) -> None:
+    request = {**REQUEST, **extra, "stream": True}
+    deltas: dict[str, list[str]] = {"httpx": [], "aiohttp": []}
+    replies = {}
+    for transport in ("httpx", "aiohttp"):
+        with SimServer(SimConfig(seed=1)) as sim:
+            llm = AnthropicLLM(
+                api_key=SIMULATOR_API_KEY, base_url=sim.base_url, transport=transport
+            )
+            try:
+                replies[transport] = await llm.create(
+                    dict(request), on_delta=deltas[transport].append
+                )
+            finally:
+                await llm.aclose()
+    sdk, direct = replies["httpx"], replies["aiohttp"]
+    assert {k: v for k, v in direct.message.items() if k != "id"} == {
+        k: v for k, v in sdk.message.items() if k != "id"
+    }
+    assert direct.usage == sdk.usage
+    assert deltas["aiohttp"] == deltas["httpx"]
