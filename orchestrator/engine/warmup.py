@@ -14,7 +14,8 @@ Invariants:
 - At most one leader per prefix is in flight. A leader that fails (or is cancelled) hands the
   lead to the next waiter; one that succeeds marks the prefix warm for its TTL, refreshed on
   every later use, as the API refreshes an entry it reads.
-- The hold never outlasts `hold_s` from the moment the leader was sent: a slow leader delays the
+- A request is never held longer than `hold_s` in all, however many leaders fail in turn, and
+  never past `hold_s` after the current leader was sent: a slow or failing leader delays the
   others by at most that much. `hold_s <= 0` turns the hold off (marks are still policed).
 - The TTL of a step's prefix is a pure decision (`choose_ttl`): 1h when the step is expected to
   outlast the 5-minute TTL, since an expired entry is written again at 1.25x while a needless 1h
@@ -189,6 +190,7 @@ class Warmup:
             return
         entry = self._entries.setdefault(prefix.key, _Entry())
         waited = False
+        give_up = self._clock() + self.hold_s  # however many leaders fail in turn
         while True:
             now = self._clock()
             if entry.warm_until > now:
@@ -197,13 +199,14 @@ class Warmup:
                 return
             if not entry.leading:
                 break
-            if now >= entry.deadline:  # the bound: stop waiting for a slow leader
+            until = min(entry.deadline, give_up)
+            if now >= until:  # the bound: stop waiting for a slow leader
                 yield
                 return
             if not waited:
                 waited = True
                 self.held += 1
-            with anyio.move_on_after(entry.deadline - now):
+            with anyio.move_on_after(until - now):
                 await entry.turn.wait()
         entry.leading = True
         entry.deadline = self._clock() + self.hold_s
