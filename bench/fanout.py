@@ -8,6 +8,8 @@ returning N topics, N single-call workers at most C in flight, then a merge (a j
   (a) baseline: a child interpreter running `asyncio` + `anthropic.AsyncAnthropic(base_url=...,
       api_key="sk-bench", max_retries=0)` with the SDK's default transport, an
       `asyncio.Semaphore(C)` and `asyncio.gather`; nothing is persisted.
+  (c) the same script with the SDK's aiohttp transport (`http_client=DefaultAioHttpClient()`),
+      the faster of the two and the one the engine's targets are measured against.
   (b) engine: `orchestrate run bench/workflows/fanout.yaml --db TMP/state.db --input n=N
       --concurrency C -q` in real mode (ANTHROPIC_BASE_URL = the simulator), with full
       persistence: every run, step, task, call and event goes to SQLite, plus the JSON run log.
@@ -45,6 +47,7 @@ import _harness as h
 WORKFLOW = h.BENCH_DIR / "workflows" / "fanout.yaml"
 STORE_TABLES = ("runs", "steps", "tasks", "calls", "events")
 TARGET_MAKESPAN = 0.8  # b/a at 1000 workers
+TARGET_VS_AIOHTTP = 1.0  # b/c, makespan and wall, at 1000 and 10,000 workers
 TARGET_SCALE = 1.2  # per-task cost at 10,000 relative to 1000
 TARGET_RSS = 1.3  # b/a
 
@@ -53,14 +56,18 @@ TARGET_RSS = 1.3  # b/a
 
 
 def baseline_child(spec: dict[str, Any]) -> None:
-    """Bare asyncio + the SDK with its default transport. Prints one JSON line."""
+    """Bare asyncio + the SDK, with its default transport or (spec "transport": "aiohttp") its
+    aiohttp one. Prints one JSON line."""
     import asyncio
 
     import anthropic
 
     async def main() -> dict[str, Any]:
+        transport: dict[str, Any] = {}
+        if spec.get("transport") == "aiohttp":
+            transport["http_client"] = anthropic.DefaultAioHttpClient()
         client = anthropic.AsyncAnthropic(
-            base_url=spec["base_url"], api_key="sk-bench", max_retries=0
+            base_url=spec["base_url"], api_key="sk-bench", max_retries=0, **transport
         )
         started = time.perf_counter()
         cpu0 = time.process_time()
@@ -152,7 +159,7 @@ def _workload() -> dict[str, Any]:
 
 @dataclass
 class Result:
-    side: str  # "a" or "b"
+    side: str  # "a", "b" or "c"
     n: int
     makespan_s: float
     wall_s: float
@@ -176,10 +183,13 @@ def _timeout(n: int, concurrency: int, latency_s: float) -> float:
     return 120.0 + 20.0 * n * max(latency_s, 0.001) / concurrency + 0.05 * n
 
 
-def measure_baseline(n: int, concurrency: int, latency_s: float, work: dict[str, Any]) -> Result:
+def measure_baseline(
+    n: int, concurrency: int, latency_s: float, work: dict[str, Any], transport: str = "httpx"
+) -> Result:
     with h.simulator(latency_s=latency_s, list_len=n) as sim:
         spec = {
             **work,
+            "transport": transport,
             "plan_prompt": work["plan_prompt"].replace("{{ inputs.n }}", str(n)),
             "base_url": sim.base_url,
             "concurrency": concurrency,
@@ -199,7 +209,7 @@ def measure_baseline(n: int, concurrency: int, latency_s: float, work: dict[str,
             f"baseline n={n}: {out['tasks']} tasks, {out['errors']} errors: {out['first_error']}"
         )
     return Result(
-        "a",
+        "c" if transport == "aiohttp" else "a",
         n,
         out["makespan_s"],
         m.wall_s,
@@ -246,6 +256,9 @@ def read_store(db: Path) -> dict[str, Any]:
     }
 
 
+ENGINE_TRANSPORT = "aiohttp"  # (b)'s engine.transport: --transport
+
+
 def measure_engine(
     n: int,
     concurrency: int,
@@ -260,7 +273,7 @@ def measure_engine(
     try:
         db = tmp / "state.db"
         cmd = engine_cmd(db, n, concurrency)
-        extra_env: dict[str, str] = {}
+        extra_env: dict[str, str] = {"ORCHESTRATE_ENGINE__TRANSPORT": ENGINE_TRANSPORT}
         if memprofile_to is not None:
             if importlib.util.find_spec("memray") is None:
                 raise RuntimeError("--memprofile needs memray: pip install -e '.[bench]'")
@@ -496,7 +509,9 @@ def main() -> int:
         action="store_true",
         help="skip the 1-worker runs that measure fixed cost (start-up, imports)",
     )
-    parser.add_argument("--only", choices=("a", "b"), help="measure one side only")
+    parser.add_argument(
+        "--only", help="measure only these sides, a comma list of a, b, c (e.g. b,c)"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -516,9 +531,17 @@ def main() -> int:
         "and print what was alive at the peak of its heap, by allocating project function",
     )
     parser.add_argument("--keep", action="store_true", help="keep (b)'s temp dirs and databases")
+    parser.add_argument(
+        "--transport",
+        choices=("aiohttp", "httpx", "direct"),
+        default="aiohttp",
+        help="(b)'s engine.transport: aiohttp (the default setting) or direct (around the SDK)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--baseline-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global ENGINE_TRANSPORT
+    ENGINE_TRANSPORT = args.transport
 
     if args.baseline_child:
         baseline_child(json.loads(args.baseline_child))
@@ -528,7 +551,7 @@ def main() -> int:
     sizes = [int(x) for x in args.workers.split(",") if x.strip()]
     latency_s = h.parse_latency(args.latency)
     c = args.concurrency
-    sides = [args.only] if args.only else ["a", "b"]
+    sides = [x for x in "acb" if x in (args.only or "acb").split(",")]
     work = _workload()
     print(
         f"fanout: workers {sizes}, concurrency {c}, latency {args.latency}, "
@@ -539,6 +562,8 @@ def main() -> int:
     def measure(side: str, n: int) -> Result:
         if side == "a":
             return measure_baseline(n, c, latency_s, work)
+        if side == "c":
+            return measure_baseline(n, c, latency_s, work, transport="aiohttp")
         return measure_engine(n, c, latency_s, keep=args.keep)
 
     # Warm-up: fills the byte-code cache (see _harness.child_env) and the OS page cache, so no
@@ -561,7 +586,7 @@ def main() -> int:
             )
 
     results: dict[int, dict[str, Result]] = {}
-    paired: dict[int, list[float]] = {}  # b/a makespan of each interleaved (a, b) pair
+    paired: dict[tuple[int, str], list[float]] = {}  # (n, baseline) -> b/baseline makespans
     for n in sizes:
         runs: dict[str, list[Result]] = {side: [] for side in sides}
         for _ in range(args.repeat):  # interleaved, so drifting machine load hits both sides
@@ -574,16 +599,19 @@ def main() -> int:
                     flush=True,
                 )
         results[n] = {side: best(runs[side]) for side in sides}
-        if len(sides) == 2:
-            pairs = zip(runs["a"], runs["b"], strict=True)
-            paired[n] = sorted(b.makespan_s / a.makespan_s for a, b in pairs)
+        for base in ("a", "c"):
+            if base in sides and "b" in sides:
+                pairs = zip(runs[base], runs["b"], strict=True)
+                paired[(n, base)] = sorted(b.makespan_s / x.makespan_s for x, b in pairs)
 
     print()
     rows = []
     for n in sizes:
         for side in sides:
             r = results[n][side]
-            label = "(a) asyncio+SDK" if side == "a" else "(b) orchestrate"
+            label = {"a": "(a) asyncio+SDK", "c": "(c) asyncio+SDK aiohttp"}.get(
+                side, "(b) orchestrate"
+            )
             net = r.cpu_ms_per_task(fixed[side]) if side in fixed else None
             rows.append(
                 (
@@ -619,26 +647,36 @@ def main() -> int:
         " simulator, sharing this machine's cores, bounds the makespan of both sides)"
     )
 
-    if len(sides) == 2:
-        print("\nratios b/a (makespan = the run itself; wall includes start-up):")
+    for base in ("a", "c"):
+        if base not in sides or "b" not in sides:
+            continue
+        print(f"\nratios b/{base} (makespan = the run itself; wall includes start-up):")
         for n in sizes:
-            a, b = results[n]["a"], results[n]["b"]
+            a, b = results[n][base], results[n]["b"]
             mk = b.makespan_s / a.makespan_s
+            wall = b.wall_s / a.wall_s
             print(f"  n={n}:")
-            print(
-                f"    makespan     {h.verdict(mk, TARGET_MAKESPAN) if n == 1000 else f'{mk:.2f}'}"
-            )
-            if len(paired.get(n, [])) > 1:
-                ratios = paired[n]
+            if base == "c":
+                print(f"    makespan     {h.verdict(mk, TARGET_VS_AIOHTTP)}")
+            else:
+                print(
+                    f"    makespan     "
+                    f"{h.verdict(mk, TARGET_MAKESPAN) if n == 1000 else f'{mk:.2f}'}"
+                )
+            if len(paired.get((n, base), [])) > 1:
+                ratios = paired[(n, base)]
                 print(
                     f"    (each a, b pair run back to back: median {h.median(ratios):.2f}, "
                     f"range {ratios[0]:.2f}-{ratios[-1]:.2f})"
                 )
-            print(f"    wall         {b.wall_s / a.wall_s:.2f}")
+            if base == "c":
+                print(f"    wall         {h.verdict(wall, TARGET_VS_AIOHTTP)}")
+            else:
+                print(f"    wall         {wall:.2f}")
             print(
                 f"    CPU/task     {b.cpu_ms_per_task() / a.cpu_ms_per_task():.2f} gross"
                 + (
-                    f", {b.cpu_ms_per_task(fixed['b']) / a.cpu_ms_per_task(fixed['a']):.2f} net"
+                    f", {b.cpu_ms_per_task(fixed['b']) / a.cpu_ms_per_task(fixed[base]):.2f} net"
                     if fixed
                     else ""
                 )

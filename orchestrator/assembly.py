@@ -267,8 +267,8 @@ async def execute(
         if freeze_heap:
             # Everything loaded by now (the SDK, pydantic, SQLAlchemy, the simulator: millions
             # of objects) lives as long as the process; keep the garbage collector from
-            # scanning it again and again during the run.
-            gc.collect()
+            # scanning it again and again during the run. No gc.collect() first: it found ~40
+            # objects to free and took 0.1-0.5 s of the run's wall (bench/fanout.py --profile).
             gc.freeze()
         async with store.writer() as writer:
 

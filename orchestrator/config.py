@@ -112,8 +112,8 @@ class EngineConfig(_Model):
     @field_validator("transport")
     @classmethod
     def _transport(cls, value: str) -> str:
-        if value not in ("aiohttp", "httpx"):
-            raise ValueError("transport must be 'aiohttp' or 'httpx'")
+        if value not in ("aiohttp", "httpx", "direct"):
+            raise ValueError("transport must be 'aiohttp', 'httpx' or 'direct'")
         return value
 
 
@@ -131,14 +131,23 @@ class RetryConfig(_Model):
 
 class CacheConfig(_Model):
     enabled: bool = True
-    ttl: str = "5m"
+    ttl: str = "auto"  # auto: 1h when a step is expected to outlast 5 minutes (engine/warmup.py)
+    hold: float = 5.0  # seconds a request may wait behind the first of its prefix (0: no hold)
+    # Minimum cacheable prefix in tokens by model id ("default" for the rest).
+    min_tokens: dict[str, int] = Field(default_factory=lambda: {"default": 1024})
 
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: str) -> str:
-        if value not in ("5m", "1h"):
-            raise ValueError("cache ttl must be '5m' or '1h'")
+        if value not in ("5m", "1h", "auto"):
+            raise ValueError("cache ttl must be '5m', '1h' or 'auto'")
         return value
+
+    _durations = field_validator("hold", mode="before")(_duration_validator)
+
+    def minimum(self, model_id: str) -> int:
+        """Tokens a prefix needs before the API caches it for `model_id`."""
+        return self.min_tokens.get(model_id, self.min_tokens.get("default", 1024))
 
 
 class BatchConfig(_Model):

@@ -38,6 +38,7 @@ from orchestrator.engine.backpressure import (
 )
 from orchestrator.engine.budget import Budget
 from orchestrator.engine.estimate import estimate_input_tokens
+from orchestrator.engine.warmup import Warmup
 from orchestrator.errors import FatalError, RetryableError
 from orchestrator.events import CallFinished, CallRetried, RateLimited, TextDelta
 from orchestrator.events import Warning as WarningEvent
@@ -82,6 +83,7 @@ class Dispatcher:
         self._sleep = sleep
         self._rand = rand
         self._unpriced: set[str] = set()
+        self.warmup = Warmup(hold_s=settings.cache.hold, minimum=settings.cache.minimum)
         self.rate_limit_wait_s = 0.0
         self.calls = 0
         self.retries = 0
@@ -154,6 +156,7 @@ class Dispatcher:
 
     async def call(self, spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
         stream = bool(request.pop("stream", False))
+        request, prefix = self.warmup.prepare(request)  # marks below the minimum come off
         started = self._clock()
         attempt = 0
         first = 0  # the attempt before the current model's first (backoff restarts per model)
@@ -170,7 +173,8 @@ class Dispatcher:
                 self.rate_limit_wait_s += pause
                 await self._sleep(pause)
             try:
-                return await self._attempt(spec, request, model, stream, attempt)
+                async with self.warmup.admit(prefix):  # behind the first of this prefix
+                    return await self._attempt(spec, request, model, stream, attempt)
             except RetryableError as exc:
                 wait = self._backoff(exc, attempt - first, started, model)
                 if wait is None:

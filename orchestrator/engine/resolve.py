@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.config import Settings
 from orchestrator.contracts import TaskSpec
 from orchestrator.engine.runs import RunRequest
+from orchestrator.engine.warmup import choose_ttl
 from orchestrator.environment import SandboxPolicy
 from orchestrator.workflow import Step, Workflow
 
@@ -122,7 +123,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         max_turns=step.max_turns or defaults.max_turns or engine.max_turns,
         retries=retries(step, workflow, settings),
         timeout_s=timeout(step, workflow, settings),
-        cache_ttl=settings.cache.ttl if cache_on else None,
+        cache_ttl=choose_ttl(settings.cache.ttl, None)[0] if cache_on else None,
         runtime=runtime,
         mcp_servers=tuple(servers.items()),
         sandbox=sandbox(step, settings).to_dict(),

@@ -16,7 +16,11 @@ Invariants:
   the same error is retryable (a server restarting).
 - Responses are returned as plain JSON dicts. On the non-streaming path the body is decoded with
   `json.loads` instead of being built into SDK models and dumped again: the SDK's per-call CPU is
-  what bounds throughput with hundreds of workers.
+  what bounds throughput with hundreds of workers. For the same reason, the `direct` transport
+  (opt-in: `engine.transport: direct`) skips the SDK's request building and stream assembly for
+  Messages requests and sends them over aiohttp itself (`_direct.py`) with the SDK's own headers;
+  errors are still the SDK's exceptions, translated. It is not the default: the SDK's own path
+  is the one the Messages API's changes reach first, and the one the suite runs everywhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
 from orchestrator.errors import FatalError, LLMError, RetryableError, UsageError
+from orchestrator.llm._direct import DirectPost
 from orchestrator.llm._errors import redact, translate_error, unreachable_reason
 from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
 from orchestrator.llm.usage import usage_from_message
@@ -46,7 +51,7 @@ NO_KEY_MESSAGE = (
     "no Anthropic API key: set ANTHROPIC_API_KEY,"
     " or run with --simulate to use the built-in simulator"
 )
-TRANSPORTS = ("aiohttp", "httpx")
+TRANSPORTS = ("aiohttp", "httpx", "direct")
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +116,9 @@ class _SchemaAdapter:
 class AnthropicLLM:
     """The Messages API for one run. Implements `orchestrator.contracts.LLM`.
 
-    `transport`: "aiohttp" (default; about twice as fast per call) or "httpx". The connection pool
-    is sized to `max_connections`, which should be the run's concurrency.
+    `transport`: "aiohttp" (default; about twice as fast per call), "httpx", or "direct" (the
+    SDK on aiohttp, with Messages requests sent around it: see the module's notes). The connection
+    pool is sized to `max_connections`, which should be the run's concurrency.
     """
 
     def __init__(
@@ -137,7 +143,7 @@ class AnthropicLLM:
         )
         timeout = httpx2.Timeout(timeout_s, connect=min(10.0, timeout_s))
         http_client: httpx2.AsyncClient
-        if transport == "aiohttp":
+        if transport in ("aiohttp", "direct"):
             http_client = anthropic.DefaultAioHttpClient(limits=limits, timeout=timeout)
         else:
             http_client = anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
@@ -149,6 +155,17 @@ class AnthropicLLM:
             http_client=http_client,
         )
         self._adapt_schema = _SchemaAdapter()
+        self._direct: DirectPost | None = None
+        if transport == "direct":
+            self._direct = DirectPost(
+                url=f"{str(self._client.base_url).rstrip('/')}/v1/messages",
+                # what the SDK sends (auth, version, user agent), less any header it omits
+                headers={
+                    k: v for k, v in self._client.default_headers.items() if isinstance(v, str)
+                },
+                max_connections=max_connections,
+                timeout_s=timeout_s,
+            )
         # Set once any request got an HTTP response (success or API error): the URL is right.
         self._reached_server = False
 
@@ -204,15 +221,34 @@ class AnthropicLLM:
         """Send one Messages API request; no retries. Raises `RetryableError` or `FatalError`.
 
         `request` holds Messages API parameters (and may hold `extra_headers`). A request key
-        `"stream": True` is taken out and means the same as `stream=True`: the request goes
-        through the SDK's streaming helper and the final message is assembled from the events,
-        so the result has the same shape either way. `on_delta`, when streaming, receives each
-        text delta as it arrives (live views; it must not block).
+        `"stream": True` is taken out and means the same as `stream=True`: the request is
+        streamed (over aiohttp directly, or through the SDK's streaming helper on httpx) and the
+        final message is assembled from the events, so the result has the same shape either
+        way. `on_delta`, when streaming, receives each text delta as it arrives (live views; it
+        must not block).
         """
         params, stream_key = self._params(request)
         started = time.perf_counter()
+        headers: Mapping[str, str]
         try:
-            if stream or stream_key:
+            if (stream or stream_key) and self._direct is not None:
+                status, headers, got = await self._direct.stream(params, on_delta)
+                self._reached_server = True
+                if isinstance(got, bytes):
+                    raise self._status_error(status, headers, got)
+                if got.error is not None:
+                    raise self._stream_error(status, headers, got.error)
+                if not got.stopped or got.message is None:
+                    where = "mid-message" if got.events else "before any event"
+                    raise RetryableError(
+                        message=(
+                            f"the response stream ended {where}, without message_stop: "
+                            "the reply is incomplete"
+                        ),
+                        kind="connection",
+                    )
+                message = normalise_message(got.message)
+            elif stream or stream_key:
                 async with self._client.messages.stream(**params) as events:
                     self._reached_server = True
                     seen = 0
@@ -232,8 +268,14 @@ class AnthropicLLM:
                             kind="connection",
                         )
                     final = await events.get_final_message()
-                    headers: Mapping[str, str] = events.response.headers
+                    headers = events.response.headers
                 message = normalise_message(final.model_dump(mode="json", exclude_none=True))
+            elif self._direct is not None:
+                status, headers, data = await self._direct.post(params)
+                self._reached_server = True
+                if status >= 400:
+                    raise self._status_error(status, headers, data)
+                message = _decode(data, self._secrets)
             else:
                 raw = await self._client.messages.with_raw_response.create(**params)
                 self._reached_server = True
@@ -303,7 +345,38 @@ class AnthropicLLM:
             raise self._translate(exc) from None
         return out
 
+    def _status_error(self, status: int, headers: Mapping[str, str], data: bytes) -> Exception:
+        """The SDK's own `APIStatusError` for an error response of the direct path."""
+        import httpx2
+
+        assert self._direct is not None
+        response = httpx2.Response(
+            status,
+            headers=list(headers.items()),
+            content=data,
+            request=httpx2.Request("POST", self._direct.url),
+        )
+        return self._client._make_status_error_from_response(response)
+
+    def _stream_error(
+        self, status: int, headers: Mapping[str, str], body: dict[str, Any]
+    ) -> Exception:
+        """The SDK's `APIStatusError` for an `error` event inside a 200 stream, as its stream
+        helper raises it."""
+        import httpx2
+
+        assert self._direct is not None
+        response = httpx2.Response(
+            status,
+            headers=list(headers.items()),
+            content=json.dumps(body).encode(),
+            request=httpx2.Request("POST", self._direct.url),
+        )
+        return self._client._make_status_error(f"{body}", body=body, response=response)
+
     async def aclose(self) -> None:
+        if self._direct is not None:
+            await self._direct.aclose()
         await self._client.close()
 
 

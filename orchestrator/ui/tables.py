@@ -214,6 +214,27 @@ def _mapping_table(title: str, values: Mapping[str, Any]) -> Table:
     return table
 
 
+def cache_line(totals: Mapping[str, Any]) -> str | None:
+    """`runs show`'s cache line: the TTL the run's writes used and how much was read back.
+    A 1h write means a step was expected to outlast the 5m TTL (or configs asked for 1h)."""
+    written = int(totals.get("cache_creation_input_tokens") or 0)
+    read = int(totals.get("cache_read_input_tokens") or 0)
+    if not written and not read:
+        return None
+    long = int(totals.get("cache_creation_1h_input_tokens") or 0)
+    if long and long < written:
+        ttl = "5m and 1h TTLs (1h: a step expected to outlast 5 min)"
+    elif long:
+        ttl = "1h TTL (a step expected to outlast 5 min, or cache.ttl: 1h)"
+    else:
+        ttl = "5m TTL" if written else "read only"
+    ratio = read / (read + written)
+    return (
+        f"cache: {ttl} · {fmt.tokens(written)} written · {fmt.tokens(read)} read · "
+        f"{ratio:.1%} of cached-prefix tokens read from the cache"
+    )
+
+
 def run_detail(detail: Row) -> RenderableType:
     """`runs show`: header, inputs, steps, outputs, errors, totals."""
     head = Table.grid(padding=(0, 2))
@@ -251,6 +272,9 @@ def run_detail(detail: Row) -> RenderableType:
 
         parts += [questions_table(questions), Text("")]
     totals = detail.get("totals") or {}
+    cache = cache_line(totals)
+    if cache:
+        parts.append(Text(cache))
     parts.append(
         Text(
             f"totals: {fmt.tokens(totals.get('input_tokens'))} input · "

@@ -29,7 +29,7 @@ def request(scenario: str = "ok", **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
+@pytest.fixture(params=["aiohttp", "httpx", "direct"])
 async def llm(request: pytest.FixtureRequest, fake_api: FakeAPI) -> AsyncIterator[AnthropicLLM]:
     client = AnthropicLLM(
         api_key=API_KEY, base_url=fake_api.base_url, transport=request.param, timeout_s=1.0

@@ -15,6 +15,7 @@ starts every item at once and gathers their calls into Message Batches (`engine/
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from orchestrator.engine.plan import (
 )
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import task_settings
+from orchestrator.engine.warmup import choose_ttl, expected_step_s
 from orchestrator.errors import OrchestrateError, UsageError
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.states import StepStatus
@@ -132,6 +134,11 @@ def _item_tasks(
     workflow = scope.workflow
     if not step.dynamic:
         resolved = task_settings(step, workflow, run.settings)  # once for every item
+        if resolved.cache_ttl:  # a long fan-out keeps its prefix for 1h (engine/warmup.py)
+            width = min(step.concurrency or run.limits.concurrency, run.limits.concurrency)
+            expected = expected_step_s(len(items), width, resolved.max_tokens)
+            ttl = choose_ttl(run.settings.cache.ttl, expected)[0]
+            resolved = dataclasses.replace(resolved, cache_ttl=ttl)
 
         def same(
             item_ctx: dict[str, Any], key: str, index: int, lent: WorkerContext | None
