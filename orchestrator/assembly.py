@@ -250,6 +250,7 @@ async def execute(
         from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
 
         runtimes["claude-code"] = ClaudeCodeRuntime()
+    executor, worker = _executor(settings, runtimes)
     concurrency = (
         limits.concurrency or plan.workflow.limits.concurrency or settings.engine.concurrency
     )
@@ -302,6 +303,7 @@ async def execute(
                 settings=settings,
                 llm=llm,
                 emit=emit,
+                worker=worker,
                 runtimes=runtimes,
                 should_cancel=should_cancel,
                 pace=pace,
@@ -318,8 +320,11 @@ async def execute(
                 max_tokens=limits.max_tokens,
             )
             async with contextlib.AsyncExitStack() as stack:
+                if executor is not None:  # joins the cluster; refuses a store it cannot serve
+                    await stack.enter_async_context(executor.running())
                 for runtime in runtimes.values():  # Claude Code: its proxy serves the run
-                    await stack.enter_async_context(runtime.running())
+                    if hasattr(runtime, "running"):
+                        await stack.enter_async_context(runtime.running())
                 if not handle_signals:
                     return await engine.run(request)
                 async with anyio.create_task_group() as tg:
@@ -333,6 +338,29 @@ async def execute(
                 await llm.aclose()
         for close in reversed(closers):
             close()
+
+
+def _executor(settings: Settings, runtimes: dict[str, Any]) -> tuple[Any, Any]:
+    """(executor, api worker) for `engine.executor`: (None, None) runs tasks here; with `ray`,
+    every runtime is wrapped to run on the cluster (`runtimes` is changed in place)."""
+    if settings.engine.executor != "ray":
+        return None, None
+    from orchestrator.executors import load_ray
+    from orchestrator.worker import run_worker
+
+    executor = load_ray()(address=settings.engine.ray_address, db=settings.engine.db)
+    if "claude-code" in runtimes:  # each node starts its own loopback proxy into the relay
+        runtimes["claude-code"] = executor.wrap(_claude_code_on_node)
+    return executor, executor.wrap(run_worker)
+
+
+async def _claude_code_on_node(spec: Any, ctx: Any) -> Any:
+    """A Claude Code task on a Ray node: its proxy runs there, its calls come back here."""
+    from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
+
+    runtime = ClaudeCodeRuntime()
+    async with runtime.running():
+        return await runtime(spec, ctx)
 
 
 def _desk(
