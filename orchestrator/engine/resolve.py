@@ -80,6 +80,7 @@ class TaskSettings:
     sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
     runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
     mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name
+    resources: dict[str, Any] | None = None  # step's, else the agent's (the Ray executor's)
 
 
 def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
@@ -110,6 +111,9 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
     )
     cache_on = step.for_each is not None and settings.cache.enabled
     runtime = step.runtime or (agent.runtime if agent else None) or defaults.runtime or "api"
+    resources = (
+        step.resources if step.resources is not None else (agent.resources if agent else None)
+    )
     servers = {**workflow.mcp_servers, **(agent.mcp_servers if agent else {}), **step.mcp_servers}
     return TaskSettings(
         agent=agent.name if agent else None,
@@ -125,6 +129,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         runtime=runtime,
         mcp_servers=tuple(servers.items()),
         sandbox=sandbox(step, settings).to_dict(),
+        resources=resources,
     )
 
 
@@ -166,4 +171,5 @@ def task_spec(
         mcp_servers=dict(resolved.mcp_servers),
         sandbox=resolved.sandbox,
         approve=step.approve,
+        resources=resolved.resources,
     )

@@ -5,14 +5,12 @@ cluster" for what a node needs. Importing this package imports Ray: go through
 `orchestrator.executors.load_ray` for the message when it is not installed.
 """
 
-from orchestrator.executors.ray._resources import memory_bytes, ray_options, unschedulable
+from orchestrator.executors.ray._resources import unschedulable
 from orchestrator.executors.ray.executor import RayExecutor, orchestrate_task, sqlite_refusal
 
 __all__ = [
     "RayExecutor",
-    "memory_bytes",
     "orchestrate_task",
-    "ray_options",
     "sqlite_refusal",
     "unschedulable",
 ]

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -34,9 +35,10 @@ import ray.exceptions
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from orchestrator.contracts import JSON, LLMResponse, TaskResult, TaskSpec, Usage, WorkerContext
+from orchestrator.contracts.resources import resource_options
 from orchestrator.errors import FatalError, TaskFailed, UsageError
 from orchestrator.executors.ray._relay import Relay, Reply, Request
-from orchestrator.executors.ray._resources import ray_options, unschedulable
+from orchestrator.executors.ray._resources import unschedulable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -111,7 +113,7 @@ class RayExecutor:
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         extra: dict[str, Any] = {} if address else {"include_dashboard": False}
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="warning", **extra)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **extra)
         except ConnectionError as exc:
             raise UsageError(
                 f"--executor ray: cannot reach the Ray cluster at {address}: {exc} (start it "
@@ -120,10 +122,10 @@ class RayExecutor:
         return True
 
     def _check_cluster(self) -> None:
-        alive = [n for n in ray.nodes() if n.get("Alive")]
+        alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         self._nodes = [dict(n.get("Resources", {})) for n in alive]
         if self.db is not None:
-            here = ray.util.get_node_ip_address()
+            here = _node_address()
             addresses = {str(n.get("NodeManagerAddress")) for n in alive}
             problem = sqlite_refusal(self.db, addresses, here)
             if problem is not None:
@@ -212,7 +214,7 @@ class RayExecutor:
             if self._remote is None:
                 raise RuntimeError("RayExecutor.wrap: use it inside `async with ex.running()`")
             try:
-                options = ray_options(spec.resources)
+                options = resource_options(spec.resources)
             except ValueError as exc:
                 raise FatalError(message=f"step '{spec.step_id}': resources: {exc}") from None
             problem = unschedulable(options, self._nodes)
@@ -254,6 +256,10 @@ class RayExecutor:
 # --- the node's side -----------------------------------------------------------------------
 
 
+def _node_address() -> str:
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+
 def orchestrate_task(
     worker: WorkerFn, spec: TaskSpec, relay: Any, token: str, can_approve: bool
 ) -> TaskResult:
@@ -261,12 +267,10 @@ def orchestrate_task(
     return anyio.run(_attempt, worker, spec, _Link(relay, token), can_approve)
 
 
-async def _attempt(
-    worker: WorkerFn, spec: TaskSpec, link: _Link, can_approve: bool
-) -> TaskResult:
-    node = ray.util.get_node_ip_address()
+async def _attempt(worker: WorkerFn, spec: TaskSpec, link: _Link, can_approve: bool) -> TaskResult:
+    node = _node_address()
     await link.ask("started", (node, os.getpid()))
-    if not os.path.isdir(spec.workspace):
+    if not os.path.isdir(spec.workspace):  # noqa: ASYNC240 - one stat, before any work
         raise FatalError(
             message=f"the Ray node {node} does not see the run's workspace {spec.workspace}: "
             "every node needs it at the same path (put engine.runs_dir, or the workflow's "
@@ -330,4 +334,3 @@ class _NodeState:
     async def list(self, prefix: str = "") -> dict[str, JSON]:
         values: dict[str, JSON] = await self.link.ask("state_list", prefix)
         return values
-
