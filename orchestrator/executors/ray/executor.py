@@ -77,6 +77,8 @@ class _Lease:
     cost_usd: float | None = 0.0
     calls: int = 0
     where: str = ""  # "node ip, pid" once the task reports in
+    # its requests being served here: cancelled when the task ends (no one reads their answer)
+    serving: set[anyio.CancelScope] = field(default_factory=set)
 
     def add(self, response: LLMResponse) -> None:
         self.calls += 1
@@ -169,17 +171,23 @@ class RayExecutor:
 
     async def _answer(self, request: Request) -> None:
         rid, token, op, payload = request
-        reply: Reply
-        try:
-            reply = (rid, True, await self._do(token, op, payload))
-        except Exception as exc:  # raised again on the node, in the worker's frame
-            reply = (rid, False, exc)
-        self._relay.answer.remote([reply])
-
-    async def _do(self, token: str, op: str, payload: Any) -> Any:
         lease = self._leases.get(token)
-        if lease is None:
-            raise FatalError(message="orchestrate: this task has already ended on the driver")
+        reply: Reply
+        with anyio.CancelScope() as scope:
+            if lease is not None:
+                lease.serving.add(scope)
+            try:
+                if lease is None:
+                    raise FatalError(message="orchestrate: this task has ended on the driver")
+                reply = (rid, True, await self._do(lease, op, payload))
+            except Exception as exc:  # raised again on the node, in the worker's frame
+                reply = (rid, False, exc)
+            finally:
+                if lease is not None:
+                    lease.serving.discard(scope)
+            self._relay.answer.remote([reply])
+
+    async def _do(self, lease: _Lease, op: str, payload: Any) -> Any:
         ctx = lease.ctx
         if op == "call":
             response = await ctx.call(lease.spec, payload)
@@ -247,6 +255,8 @@ class RayExecutor:
             finally:
                 del self._leases[token]
                 self.placements.pop(spec.task_id, None)
+                for scope in lease.serving:  # a dead or cancelled task's calls: no one waits
+                    scope.cancel()
                 if not settled:  # cancelled here (timeout, run cancelled): stop it there
                     ray.cancel(ref, force=True)
 
