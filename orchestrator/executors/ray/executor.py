@@ -114,6 +114,9 @@ class RayExecutor:
             return False
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         extra: dict[str, Any] = {} if address else {"include_dashboard": False}
+        # A Ray started here spawns its processes with this environment: the key (already in
+        # the run's client) must not be in it, nor reach any task through it.
+        hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ANTHROPIC_")}
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **extra)
         except ConnectionError as exc:
@@ -121,6 +124,8 @@ class RayExecutor:
                 f"--executor ray: cannot reach the Ray cluster at {address}: {exc} (start it "
                 "with `ray start --head`, or fix --ray-address / RAY_ADDRESS)"
             ) from None
+        finally:
+            os.environ.update(hidden)
         return True
 
     def _check_cluster(self) -> None:
@@ -150,12 +155,17 @@ class RayExecutor:
                 .remote()
             )
             self._remote = ray.remote(max_retries=0)(orchestrate_task)
+            failed: Exception | None = None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._serve, tg)
                 try:
                     yield self
+                except Exception as exc:  # raised as itself, not inside an ExceptionGroup
+                    failed = exc
                 finally:
                     tg.cancel_scope.cancel()
+            if failed is not None:
+                raise failed
         finally:
             if self._relay is not None:
                 ray.kill(self._relay)
