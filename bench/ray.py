@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import sqlite3
 import statistics
@@ -198,6 +199,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
     h.install_cleanup()
+    # the cluster and the drivers share a token of their own (Ray >= 2.59 authenticates)
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     slots_list = [int(s) for s in args.slots.split(",")]
     latency = h.parse_latency(args.latency)
     print(f"bench/ray.py: {h.machine()}")

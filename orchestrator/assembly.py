@@ -257,6 +257,9 @@ async def execute(
     closers: list[Callable[[], None]] = []
     llm: LLM | None = None
     try:
+        if executor is not None:  # joins the cluster first: it refuses a store it cannot serve
+            executor.connect()
+            closers.append(executor.close)
         log = ui.make_run_log(private_dir(Path(settings.engine.logs_dir)) / f"{plan.run_id}.jsonl")
         closers.append(log.close)
         llm = _client(settings, plan.workflow, sim, concurrency, closers)
@@ -320,7 +323,7 @@ async def execute(
                 max_tokens=limits.max_tokens,
             )
             async with contextlib.AsyncExitStack() as stack:
-                if executor is not None:  # joins the cluster; refuses a store it cannot serve
+                if executor is not None:  # the relay that serves its tasks' calls
                     await stack.enter_async_context(executor.running())
                 for runtime in runtimes.values():  # Claude Code: its proxy serves the run
                     if hasattr(runtime, "running"):

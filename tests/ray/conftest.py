@@ -7,6 +7,8 @@ by its address. `ray.shutdown()` stops exactly the cluster this module started.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +21,10 @@ def ray_address() -> Iterator[str]:
     import ray
 
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # socket paths must stay short
+    # Ray >= 2.59 authenticates with a token, by default the one in ~/.ray/auth_token, which
+    # any other local Ray may replace: these clusters and their drivers share their own. One
+    # per test process, kept: Ray caches the token it first loads for the process's lifetime.
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,

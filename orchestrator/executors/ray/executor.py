@@ -91,8 +91,8 @@ class _Lease:
 
 
 class RayExecutor:
-    """`async with RayExecutor(address=...).running() as ex:` connects to Ray (or starts a local
-    Ray when there is no address and no RAY_ADDRESS), starts the relay and serves it;
+    """`ex.connect()` joins the cluster; `async with ex.running():` serves the relay (and
+    connects first if `connect` was not called; `close` leaves);
     `ex.wrap(worker)` is that worker running on the cluster. `placements` maps each running
     task id to where it runs (node address, worker pid)."""
 
@@ -104,12 +104,33 @@ class RayExecutor:
         self._relay: Any = None
         self._remote: Any = None
         self._nodes: list[dict[str, float]] = []
+        self._connected = False
+        self._owns = False  # this executor started the Ray it is connected to
 
     # --- the driver's side ---------------------------------------------------------------
 
-    def _connect(self) -> bool:
-        """Join the cluster; True when this call started Ray (and so must stop it). It blocks,
-        once, before the run's first task starts."""
+    def connect(self) -> None:
+        """Join the cluster (or start a local Ray when there is no address and no RAY_ADDRESS)
+        and check that it can serve this run; raises `UsageError` saying what to fix. It blocks,
+        once, before anything of the run exists; `close` undoes it."""
+        if self._connected:
+            return
+        self._owns = self._init()
+        self._connected = True
+        try:
+            self._check_cluster()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Leave the cluster; a Ray this executor started is stopped."""
+        if self._owns:
+            ray.shutdown()
+        self._owns = self._connected = False
+
+    def _init(self) -> bool:
+        """True when this call started Ray (and so must stop it)."""
         if ray.is_initialized():
             return False
         address = self.address or os.environ.get("RAY_ADDRESS") or None
@@ -122,7 +143,8 @@ class RayExecutor:
         except ConnectionError as exc:
             raise UsageError(
                 f"--executor ray: cannot reach the Ray cluster at {address}: {exc} (start it "
-                "with `ray start --head`, or fix --ray-address / RAY_ADDRESS)"
+                "with `ray start --head`, fix --ray-address / RAY_ADDRESS, and give this "
+                "machine the cluster's token: RAY_AUTH_TOKEN, see `ray get-auth-token`)"
             ) from None
         finally:
             os.environ.update(hidden)
@@ -140,9 +162,10 @@ class RayExecutor:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RayExecutor]:
-        owns = self._connect()
+        """Serve the relay for as long as the block runs (connecting first if need be)."""
+        connected_here = not self._connected
+        self.connect()
         try:
-            self._check_cluster()
             here = ray.get_runtime_context().get_node_id()
             # The relay stays on this node: a request never waits on a node that may go away.
             self._relay = (
@@ -170,8 +193,9 @@ class RayExecutor:
             if self._relay is not None:
                 ray.kill(self._relay)
                 self._relay = None
-            if owns:
-                ray.shutdown()
+            self._remote = None
+            if connected_here:
+                self.close()
 
     async def _serve(self, tg: anyio.abc.TaskGroup) -> None:
         while True:
