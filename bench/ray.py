@@ -201,6 +201,7 @@ def main() -> int:
     h.install_cleanup()
     # the cluster and the drivers share a token of their own (Ray >= 2.59 authenticates)
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a cluster does not infer it
     slots_list = [int(s) for s in args.slots.split(",")]
     latency = h.parse_latency(args.latency)
     print(f"bench/ray.py: {h.machine()}")

@@ -25,6 +25,7 @@ def ray_address() -> Iterator[str]:
     # any other local Ray may replace: these clusters and their drivers share their own. One
     # per test process, kept: Ray caches the token it first loads for the process's lifetime.
     os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    os.environ["RAY_AUTH_MODE"] = "token"  # children joining the cluster do not infer it
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -144,7 +144,8 @@ class RayExecutor:
             raise UsageError(
                 f"--executor ray: cannot reach the Ray cluster at {address}: {exc} (start it "
                 "with `ray start --head`, fix --ray-address / RAY_ADDRESS, and give this "
-                "machine the cluster's token: RAY_AUTH_TOKEN, see `ray get-auth-token`)"
+                "machine the cluster's token: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, see "
+                "`ray get-auth-token`)"
             ) from None
         finally:
             os.environ.update(hidden)
