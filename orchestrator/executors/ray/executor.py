@@ -17,6 +17,8 @@ Invariants:
 - An attempt cancelled here (timeout, run cancelled) cancels its Ray task by force.
 - Events a node emits are sent in order before each of its requests and when it ends, so a
   task's events reach the store before its `TaskFinished`.
+- A Ray started here is spawned without `ANTHROPIC_*` in its environment: no task, Python tools
+  included, can read the key from it.
 """
 
 from __future__ import annotations
@@ -93,13 +95,11 @@ class _Lease:
 class RayExecutor:
     """`ex.connect()` joins the cluster; `async with ex.running():` serves the relay (and
     connects first if `connect` was not called; `close` leaves);
-    `ex.wrap(worker)` is that worker running on the cluster. `placements` maps each running
-    task id to where it runs (node address, worker pid)."""
+    `ex.wrap(worker)` is that worker running on the cluster."""
 
     def __init__(self, *, address: str | None = None, db: str | None = None) -> None:
         self.address = address
         self.db = db
-        self.placements: dict[str, tuple[str, int]] = {}
         self._leases: dict[str, _Lease] = {}
         self._relay: Any = None
         self._remote: Any = None
@@ -246,7 +246,6 @@ class RayExecutor:
         if op == "started":
             node, pid = payload
             lease.where = f"node {node}, pid {pid}"
-            self.placements[lease.spec.task_id] = (node, pid)
             return None
         raise FatalError(message=f"orchestrate: unknown request {op!r} from a Ray task")
 
@@ -289,7 +288,6 @@ class RayExecutor:
                 raise failed from None
             finally:
                 del self._leases[token]
-                self.placements.pop(spec.task_id, None)
                 for scope in lease.serving:  # a dead or cancelled task's calls: no one waits
                     scope.cancel()
                 if not settled:  # cancelled here (timeout, run cancelled): stop it there
