@@ -250,12 +250,16 @@ async def execute(
         from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
 
         runtimes["claude-code"] = ClaudeCodeRuntime()
+    executor, worker = _executor(settings, runtimes)
     concurrency = (
         limits.concurrency or plan.workflow.limits.concurrency or settings.engine.concurrency
     )
     closers: list[Callable[[], None]] = []
     llm: LLM | None = None
     try:
+        if executor is not None:  # joins the cluster first: it refuses a store it cannot serve
+            executor.connect()
+            closers.append(executor.close)
         log = ui.make_run_log(private_dir(Path(settings.engine.logs_dir)) / f"{plan.run_id}.jsonl")
         closers.append(log.close)
         llm = _client(settings, plan.workflow, sim, concurrency, closers)
@@ -302,6 +306,7 @@ async def execute(
                 settings=settings,
                 llm=llm,
                 emit=emit,
+                worker=worker,
                 runtimes=runtimes,
                 should_cancel=should_cancel,
                 pace=pace,
@@ -318,8 +323,11 @@ async def execute(
                 max_tokens=limits.max_tokens,
             )
             async with contextlib.AsyncExitStack() as stack:
+                if executor is not None:  # the relay that serves its tasks' calls
+                    await stack.enter_async_context(executor.running())
                 for runtime in runtimes.values():  # Claude Code: its proxy serves the run
-                    await stack.enter_async_context(runtime.running())
+                    if hasattr(runtime, "running"):
+                        await stack.enter_async_context(runtime.running())
                 if not handle_signals:
                     return await engine.run(request)
                 async with anyio.create_task_group() as tg:
@@ -333,6 +341,29 @@ async def execute(
                 await llm.aclose()
         for close in reversed(closers):
             close()
+
+
+def _executor(settings: Settings, runtimes: dict[str, Any]) -> tuple[Any, Any]:
+    """(executor, api worker) for `engine.executor`: (None, None) runs tasks here; with `ray`,
+    every runtime is wrapped to run on the cluster (`runtimes` is changed in place)."""
+    if settings.engine.executor != "ray":
+        return None, None
+    from orchestrator.executors import load_ray
+    from orchestrator.worker import run_worker
+
+    executor = load_ray()(address=settings.engine.ray_address, db=settings.engine.db)
+    if "claude-code" in runtimes:  # each node starts its own loopback proxy into the relay
+        runtimes["claude-code"] = executor.wrap(_claude_code_on_node)
+    return executor, executor.wrap(run_worker)
+
+
+async def _claude_code_on_node(spec: Any, ctx: Any) -> Any:
+    """A Claude Code task on a Ray node: its proxy runs there, its calls come back here."""
+    from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
+
+    runtime = ClaudeCodeRuntime()
+    async with runtime.running():
+        return await runtime(spec, ctx)
 
 
 def _desk(

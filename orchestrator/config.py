@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -104,6 +104,8 @@ class EngineConfig(_Model):
     heartbeat: float = 5.0
     stale_after: float = 30.0
     transport: str = "aiohttp"
+    executor: Literal["local", "ray"] = "local"  # where tasks run (orchestrator/executors)
+    ray_address: str | None = None  # None: RAY_ADDRESS, else a Ray started for the run
 
     _durations = field_validator("timeout", "heartbeat", "stale_after", mode="before")(
         _duration_validator

@@ -13,7 +13,14 @@ def test_z(sim_factory):            # several servers, or a config built in the 
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -49,3 +56,55 @@ def sim(request: pytest.FixtureRequest, sim_factory: Callable[..., SimServer]) -
     """A started simulator (`base_url`, `log`); configure it with `@pytest.mark.sim(...)`."""
     marker = request.node.get_closest_marker("sim")
     return sim_factory(**(marker.kwargs if marker else {}))
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for one test module: initdb + pg_ctl from the machine's
+    PostgreSQL in a temporary folder, on loopback only, run as `nobody` when the tests run as
+    root (PostgreSQL refuses root). Skips where the server binaries are absent."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed here")
+    root = Path(tempfile.mkdtemp(prefix="orchestrate-pg-"))
+    root.chmod(0o777)
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    port = _free_port()
+    data = root / "data"
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
+    options = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+            cwd=root,
+        )
+        shutil.rmtree(root, ignore_errors=True)

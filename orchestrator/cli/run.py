@@ -94,6 +94,14 @@ DbOpt = Annotated[
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Settings file.")]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", metavar="local|ray", help="Where tasks run (engine.executor)."),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", metavar="HOST:PORT", help="With --executor ray: the cluster."),
+]
 ConcurrencyOpt = Annotated[
     int | None,
     typer.Option(
@@ -162,11 +170,15 @@ class RunFlags:
     json_: JsonOpt = False
     quiet: QuietOpt = False
     wait: WaitOpt = False
+    executor: ExecutorOpt = None
+    ray_address: RayAddressOpt = None
 
     def settings(self) -> Settings:
         from orchestrator.config import load_settings
 
-        overrides: dict[str, Any] = {"engine": {"db": self.db}} if self.db else {}
+        given = {"db": self.db, "executor": self.executor, "ray_address": self.ray_address}
+        engine = {name: value for name, value in given.items() if value}
+        overrides: dict[str, Any] = {"engine": engine} if engine else {}
         return load_settings(self.config, overrides=overrides)
 
     def sim_config(self) -> SimConfig | None:

@@ -43,6 +43,7 @@ class TaskSpec:
     mcp_servers: dict[str, Any] = field(default_factory=dict)  # Claude Code's .mcp.json shape
     sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
     approve: list[str] | None = None  # tools whose calls wait for a person (or ["all"])
+    resources: dict[str, Any] | None = None  # Ray's names: num_cpus, num_gpus, memory
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

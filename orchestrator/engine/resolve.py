@@ -82,6 +82,7 @@ class TaskSettings:
     runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
     mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name
     fallback_models: tuple[str, ...] = ()  # `model: [a, b]`: full ids after the first
+    resources: dict[str, Any] | None = None  # step's, else the agent's (the Ray executor's)
 
 
 def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
@@ -112,6 +113,9 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
     )
     cache_on = step.for_each is not None and settings.cache.enabled
     runtime = step.runtime or (agent.runtime if agent else None) or defaults.runtime or "api"
+    resources = (
+        step.resources if step.resources is not None else (agent.resources if agent else None)
+    )
     servers = {**workflow.mcp_servers, **(agent.mcp_servers if agent else {}), **step.mcp_servers}
     return TaskSettings(
         agent=agent.name if agent else None,
@@ -128,6 +132,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         mcp_servers=tuple(servers.items()),
         sandbox=sandbox(step, settings).to_dict(),
         fallback_models=tuple(fallbacks),
+        resources=resources,
     )
 
 
@@ -170,4 +175,5 @@ def task_spec(
         mcp_servers=dict(resolved.mcp_servers),
         sandbox=resolved.sandbox,
         approve=step.approve,
+        resources=resolved.resources,
     )

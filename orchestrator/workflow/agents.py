@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.contracts.resources import resource_options
 from orchestrator.errors import Diagnostic, SpecError
 from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem
@@ -224,6 +225,13 @@ def agent_from_mapping(
         del below  # front matter positions are per key
         errors.append(Diagnostic(*where("mcp_servers"), f"agent 'mcp_servers': {problem}"))
         mcp_servers = None
+    resources = meta.get("resources")
+    if resources is not None:
+        try:
+            resource_options(resources)
+        except ValueError as exc:
+            errors.append(Diagnostic(*where("resources"), f"agent 'resources': {exc}"))
+            resources = None
     if tools is not None:
         unknown = [t for t in tools if tool_entry_problem(t) is not None]
         if unknown:
@@ -259,6 +267,7 @@ def agent_from_mapping(
         max_tokens=max_tokens,
         runtime=runtime,
         mcp_servers=dict(mcp_servers or {}),
+        resources=dict(resources) if resources is not None else None,
         system=system,
         extra={} if strict else extra,
         path=path,

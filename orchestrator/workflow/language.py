@@ -99,6 +99,7 @@ KeyType = Literal[
     "list",  # a non-empty list of any values
     "mcp_servers",  # name -> an MCP server as Claude Code's .mcp.json writes it
     "models",  # a model name, or a list of them: the first, then fallbacks on overload
+    "resources",  # Ray's names: num_cpus, num_gpus, memory (bytes or 2GiB)
     "any",
 ]
 SIMPLE_TYPES: frozenset[str] = frozenset(
@@ -154,6 +155,11 @@ INPUT_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 MERGE_KINDS = ("concat", "flatten", "object", "unique", "vote", "branches")
 RUNTIMES = ("api", "claude-code")
 _RUNTIME_DOC = "api: a Messages API conversation (default); claude-code: a headless Claude Code."
+_RESOURCES_DOC = (
+    "What one task needs on a Ray node (`--executor ray`), in Ray's names: num_cpus, num_gpus, "
+    "memory (bytes or 2GiB). Ignored by the local executor."
+)
+_RESOURCES_EXAMPLE = {"num_cpus": 2, "memory": "2GiB"}
 _MCP_DOC = "MCP servers by name, as in Claude Code's .mcp.json (command/args/env, or type+url)."
 _MCP_EXAMPLE = {"files": {"command": "npx", "args": ["-y", "some-mcp-server"]}}
 # Names every template context holds; a fan-out's `as` may not hide one.
@@ -226,6 +232,7 @@ AGENT_FILE = (
     Key("max_tokens", "integer", "The most output tokens per model call.", example=1024),
     Key("runtime", "choice", _RUNTIME_DOC, choices=RUNTIMES, example="claude-code"),
     Key("mcp_servers", "mcp_servers", _MCP_DOC, example=_MCP_EXAMPLE),
+    Key("resources", "resources", _RESOURCES_DOC, example=_RESOURCES_EXAMPLE),
 )
 # An inline `agents:` entry also carries its system prompt (a file's is the Markdown body).
 AGENT = (
@@ -421,6 +428,7 @@ KINDS = (
                 example="worktree",
             ),
             Key("mcp_servers", "mcp_servers", _MCP_DOC, example=_MCP_EXAMPLE),
+            Key("resources", "resources", _RESOURCES_DOC, example=_RESOURCES_EXAMPLE),
             Key(
                 "approve",
                 "approve",

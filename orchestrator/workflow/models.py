@@ -166,6 +166,7 @@ class AgentDef(_Model):
     max_tokens: int | None = None
     runtime: Runtime | None = None
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, Any] | None = None  # Ray's names (`--executor ray`)
     system: str = ""
     extra: dict[str, Any] = Field(default_factory=dict)
     path: Path | None = None
@@ -223,6 +224,7 @@ class Step(_Model):
     isolation: Literal["none", "worktree"] = "none"
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     approve: list[str] | None = None  # tool names, or ["all"]
+    resources: dict[str, Any] | None = None  # None: the agent's; Ray's names (`--executor ray`)
     # merge
     merge: MergeKind | None = None
     from_: str | None = None

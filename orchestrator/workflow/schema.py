@@ -131,6 +131,15 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
     },
     "any": lambda key: {},
     "mcp_servers": lambda key: {"type": "object", "additionalProperties": {"type": "object"}},
+    "resources": lambda key: {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "num_cpus": {"type": "number", "minimum": 0},
+            "num_gpus": {"type": "number", "minimum": 0},
+            "memory": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+        },
+    },
 }
 _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 
+from orchestrator.contracts.resources import resource_options
 from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown_tool_message
 from orchestrator.workflow import fields, references
@@ -471,6 +472,16 @@ class _StepReader:
             return None
         return value[0] if len(value) == 1 else list(value)
 
+    def resources(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            resource_options(value)
+        except ValueError as exc:
+            self.ctx.err(path, f"{what}: {exc}")
+            return None
+        return dict(value)
+
     def merge_only(self, key: Key, value: Any, path: Path_) -> None:
         """`into` and `on_conflict` say how branches merge: other merges ignore them."""
         if key.name in self.raw and self.raw.get("merge") != "branches":
@@ -634,6 +645,7 @@ _READERS: dict[str, _Reader] = {
     "mcp_servers": _StepReader.mcp_servers,
     "section": _StepReader.section,
     "models": _StepReader.models,
+    "resources": _StepReader.resources,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,

@@ -1,18 +1,10 @@
 """The store on PostgreSQL: the same writer and reads as on SQLite, against a real server.
 
-The server is a throwaway cluster in a temporary folder (initdb + pg_ctl from the machine's
-PostgreSQL), listening on loopback only, run as `nobody` when the tests run as root (PostgreSQL
-refuses root)."""
+The server is the `pg_url` fixture of tests/conftest.py: a throwaway cluster per module."""
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,55 +13,6 @@ import pytest
 
 from orchestrator import events as ev
 from orchestrator.store import Store
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed here")
-    root = Path(tempfile.mkdtemp(prefix="orchestrate-pg-"))
-    root.chmod(0o777)
-    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
-    port = _free_port()
-    data = root / "data"
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-        cwd=root,
-    )
-    options = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-        cwd=root,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-            cwd=root,
-        )
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _events(run_id: str) -> list[Any]:
