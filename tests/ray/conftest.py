@@ -18,14 +18,15 @@ import pytest
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    import ray
-
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # socket paths must stay short
     # Ray >= 2.59 authenticates with a token, by default the one in ~/.ray/auth_token, which
     # any other local Ray may replace: these clusters and their drivers share their own. One
     # per test process, kept: Ray caches the token it first loads for the process's lifetime.
+    # Set before Ray is imported: it reads its auth settings then.
     os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     os.environ["RAY_AUTH_MODE"] = "token"  # children joining the cluster do not infer it
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # socket paths must stay short
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,
