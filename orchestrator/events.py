@@ -116,6 +116,7 @@ class TaskStarted(Event):
     system: str | None = None
     prompt: str = ""
     attempt: int = 1
+    parent_id: str | None = None  # the task whose `Task` call started this one
 
 
 @dataclass(slots=True, kw_only=True)

@@ -255,6 +255,11 @@ def _questions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _task_parents(conn: Connection) -> None:
+    # Agents that start agents (issue 16): a task started by another's `Task` call names it.
+    conn.execute(text("ALTER TABLE tasks ADD COLUMN parent_id VARCHAR"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
@@ -264,6 +269,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _usage_names_and_owner,
     ),
     Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
+    Migration(5, "tasks.parent_id: the task whose Task call started this one", _task_parents),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from orchestrator.contracts import RecordedCall
 from orchestrator.errors import UsageError
 from orchestrator.ids import new_id
 from orchestrator.store import _db, _refs
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
     from orchestrator.store.writer import StoreWriter
 
 STALE_AFTER_S = 30.0
+_IN_FLIGHT = ("running", "cancelled", "waiting", "pending")  # a task resume may replay
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 _Row = TypeVar("_Row")
 
 
@@ -220,7 +223,60 @@ class Store:
             batches=batches,
             spent_usd=run.cost_usd or 0.0,
             spent_tokens=run.usage.total_tokens,
+            conversations=self.conversations(run_id),
         )
+
+    def conversations(self, run_id: str) -> dict[str, list[RecordedCall]]:
+        """The recorded calls of every task key that was in flight when its process ended
+        (its latest task row is running, cancelled or waiting, and none succeeded), in the
+        order they were made: what call-level replay reads back (`contracts/replay.py`).
+
+        A key's calls are gathered over all its rows, since a task resumed before replayed its
+        first calls without recording them again; the conversation is the part from the last
+        call that opened one (a single message), so an earlier failed attempt is left out."""
+        rows = self._rows(
+            select(Task).where(TASKS.c.run_id == run_id).order_by(TASKS.c.started_at, TASKS.c.id)
+        )
+        by_key: dict[str, list[Task]] = {}
+        for task in rows:
+            by_key.setdefault(task.key, []).append(task)
+        owner: dict[str, str] = {}  # task id -> key, for the keys in flight
+        for key, tasks in by_key.items():
+            if any(t.status == "succeeded" for t in tasks):
+                continue
+            if tasks[-1].status not in _IN_FLIGHT:
+                continue  # failed or skipped: a resume starts it afresh
+            owner.update((t.id, key) for t in tasks)
+        calls: dict[str, list[Call]] = {}
+        ids = list(owner)
+        for start in range(0, len(ids), _IN_CHUNK):
+            stmt = select(Call).where(
+                CALLS.c.run_id == run_id,
+                CALLS.c.status == "succeeded",
+                CALLS.c.batch.is_(False),
+                CALLS.c.task_id.in_(ids[start : start + _IN_CHUNK]),
+            )
+            for call in self._rows(stmt):
+                calls.setdefault(owner[call.task_id], []).append(call)
+        out: dict[str, list[RecordedCall]] = {}
+        for key, found in calls.items():
+            found.sort(key=lambda c: (c.ts, c.id))
+            opened = [
+                i for i, c in enumerate(found) if len((c.request or {}).get("messages") or ()) == 1
+            ]
+            if not opened:
+                continue  # its first call was never recorded: nothing to replay from
+            out[key] = [
+                RecordedCall(
+                    request=c.request or {},
+                    response=c.response or {},
+                    usage=c.usage,
+                    cost_usd=c.cost_usd,
+                )
+                for c in found[opened[-1] :]
+                if c.response is not None
+            ]
+        return out
 
     def claim_run(
         self,

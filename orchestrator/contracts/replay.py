@@ -1,0 +1,96 @@
+"""Call-level replay: a task resumed mid-conversation reads its recorded calls back in order.
+
+A resumed run hands a task that was in flight when its process ended (running, cancelled,
+waiting: never one that failed, which starts afresh) the calls its conversation already made,
+as `RecordedCall`s read from the store. The worker asks `Replay.answer(request)` before each
+model call: while the request it would send is the recorded one at the same position, the
+recorded response comes back and nothing is sent; the tool results of a replayed turn come from
+the recorded request that followed it (`tool_results`), so no tool runs again. The first
+request with no recorded response, or one that differs from the recorded one (the workflow or an
+agent file changed), ends the replay: from there the task is live. A `Replay` serves one
+conversation: a retried attempt starts fresh (`claim`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.contracts.usage import Usage
+
+# Not part of what the model is asked: transport choices and our own routing headers.
+_VOLATILE = ("extra_headers", "stream", "metadata")
+
+
+def request_fingerprint(request: dict[str, Any]) -> str:
+    """A request as the model sees it, as one comparable string."""
+    kept = {k: v for k, v in request.items() if k not in _VOLATILE}
+    return json.dumps(kept, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One succeeded Messages API call of a task, as the store holds it."""
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+    usage: Usage
+    cost_usd: float | None = 0.0
+
+
+class Replay:
+    """The recorded calls of one task's conversation, consumed in order (see the module doc)."""
+
+    __slots__ = ("_calls", "_claimed", "_next", "diverged_at", "replayed")
+
+    def __init__(self, calls: Sequence[RecordedCall]) -> None:
+        self._calls = list(calls)
+        self._next = 0
+        self._claimed = False
+        self.replayed = 0  # recorded responses handed back instead of a model call
+        self.diverged_at: int | None = None  # 0-based position of the first differing request
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def claim(self) -> bool:
+        """True once: the first conversation replays, a retried attempt goes live at once."""
+        first = not self._claimed
+        self._claimed = True
+        return first
+
+    @property
+    def active(self) -> bool:
+        return self.diverged_at is None and self._next < len(self._calls)
+
+    def answer(self, request: dict[str, Any]) -> RecordedCall | None:
+        """The recorded call at this position when `request` is the one recorded there, else
+        None (and the replay is over; `diverged_at` tells whether it was a difference)."""
+        if not self.active:
+            return None
+        recorded = self._calls[self._next]
+        if request_fingerprint(request) != request_fingerprint(recorded.request):
+            self.diverged_at = self._next
+            return None
+        self._next += 1
+        self.replayed += 1
+        return recorded
+
+    def tool_results(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The `tool_result` blocks the recorded conversation answered `uses` with (the last
+        message of the next recorded request), or None when the tools never finished before
+        the process ended: they run live."""
+        if not self.active:
+            return None
+        messages = self._calls[self._next].request.get("messages") or []
+        if not messages or messages[-1].get("role") != "user":
+            return None
+        content = messages[-1].get("content")
+        if not isinstance(content, list):
+            return None
+        ids = [use.get("id") for use in uses]
+        if [b.get("tool_use_id") for b in content if isinstance(b, dict)] != ids:
+            return None
+        return [dict(block) for block in content]
