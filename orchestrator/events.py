@@ -240,6 +240,17 @@ class ToolCalled(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ToolResults(Event):
+    """The `tool_result` blocks a worker answered one turn's tool calls with, in full: what a
+    resumed task replays instead of running those tools again (contracts/replay.py)."""
+
+    type: ClassVar[str] = "tool_results"
+    task_id: str
+    step_id: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
 class Warning(Event):  # noqa: A001 - the event is called what it is
     type: ClassVar[str] = "warning"
     message: str
@@ -297,6 +308,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BatchSubmitted,
         StateSet,
         ToolCalled,
+        ToolResults,
         Warning,
         CancelRequested,
         QuestionAsked,

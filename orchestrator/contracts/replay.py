@@ -5,7 +5,9 @@ waiting: never one that failed, which starts afresh) the calls its conversation 
 as `RecordedCall`s read from the store. The worker asks `Replay.answer(request)` before each
 model call: while the request it would send is the recorded one at the same position, the
 recorded response comes back and nothing is sent; the tool results of a replayed turn come from
-the recorded request that followed it (`tool_results`), so no tool runs again. The first
+the recorded request that followed it, or, when the process ended before that request was
+answered, from the results recorded as the tools finished (`tool_results`), so no tool that
+finished runs again. The first
 request with no recorded response, or one that differs from the recorded one (the workflow or an
 agent file changed), ends the replay: from there the task is live. A `Replay` serves one
 conversation: a retried attempt starts fresh (`claim`).
@@ -38,6 +40,15 @@ class RecordedCall:
     response: dict[str, Any]
     usage: Usage
     cost_usd: float | None = 0.0
+    # the `tool_result` blocks that answered this response's tool calls, if they were recorded
+    tool_results: list[dict[str, Any]] | None = None
+
+
+def tool_use_ids(blocks: Any) -> list[str]:
+    """The ids of the `tool_use` blocks of a message's content, in order."""
+    if not isinstance(blocks, list):
+        return []
+    return [str(b.get("id")) for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
 
 
 class Replay:
@@ -79,18 +90,31 @@ class Replay:
         return recorded
 
     def tool_results(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """The `tool_result` blocks the recorded conversation answered `uses` with (the last
-        message of the next recorded request), or None when the tools never finished before
-        the process ended: they run live."""
-        if not self.active:
+        """The `tool_result` blocks the recorded conversation answered `uses` with: the last
+        message of the next recorded request, else the results recorded when the tools ended;
+        None when they never finished before the process ended (they run live)."""
+        if self.diverged_at is not None or self._next == 0:
             return None
-        messages = self._calls[self._next].request.get("messages") or []
-        if not messages or messages[-1].get("role") != "user":
-            return None
-        content = messages[-1].get("content")
-        if not isinstance(content, list):
-            return None
-        ids = [use.get("id") for use in uses]
-        if [b.get("tool_use_id") for b in content if isinstance(b, dict)] != ids:
-            return None
-        return [dict(block) for block in content]
+        ids = [str(use.get("id")) for use in uses]
+        if self._next < len(self._calls):
+            messages = self._calls[self._next].request.get("messages") or []
+            content = messages[-1].get("content") if messages else None
+            if messages and messages[-1].get("role") == "user" and _answers(content, ids):
+                assert isinstance(content, list)
+                return [dict(block) for block in content]
+        recorded = self._calls[self._next - 1].tool_results
+        if recorded is not None and _answers(recorded, ids):
+            return [dict(block) for block in recorded]
+        return None
+
+
+def _answers(content: Any, ids: list[str]) -> bool:
+    """Whether `content` is exactly one `tool_result` per id, in order."""
+    if not isinstance(content, list):
+        return False
+    return [
+        str(b.get("tool_use_id"))
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+        else None
+        for b in content
+    ] == ids

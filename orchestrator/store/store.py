@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from orchestrator.contracts import RecordedCall
+from orchestrator.contracts.replay import RecordedCall, tool_use_ids
 from orchestrator.errors import UsageError
 from orchestrator.ids import new_id
 from orchestrator.store import _db, _refs
@@ -233,7 +233,8 @@ class Store:
 
         A key's calls are gathered over all its rows, since a task resumed before replayed its
         first calls without recording them again; the conversation is the part from the last
-        call that opened one (a single message), so an earlier failed attempt is left out."""
+        call that opened one (a single message), so an earlier failed attempt is left out. Each
+        call carries the tool results recorded for its tool calls (`tool_results` events)."""
         rows = self._rows(
             select(Task).where(TASKS.c.run_id == run_id).order_by(TASKS.c.started_at, TASKS.c.id)
         )
@@ -258,6 +259,12 @@ class Store:
             )
             for call in self._rows(stmt):
                 calls.setdefault(owner[call.task_id], []).append(call)
+        answered: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # tool_use ids -> results
+        for event in self.events(run_id, type="tool_results") if owner else ():
+            payload = event.payload or {}
+            if payload.get("task_id") in owner:
+                results = payload.get("results") or []
+                answered[tuple(str(r.get("tool_use_id")) for r in results)] = results
         out: dict[str, list[RecordedCall]] = {}
         for key, found in calls.items():
             found.sort(key=lambda c: (c.ts, c.id))
@@ -272,6 +279,9 @@ class Store:
                     response=c.response or {},
                     usage=c.usage,
                     cost_usd=c.cost_usd,
+                    tool_results=answered.get(
+                        tuple(tool_use_ids((c.response or {}).get("content")))
+                    ),
                 )
                 for c in found[opened[-1] :]
                 if c.response is not None

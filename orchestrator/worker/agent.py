@@ -186,6 +186,15 @@ class _Conversation:
                 group.start_soon(run_one, index, block)
         if waiting:
             raise waiting[0]
+        # kept in full, so a resume after this point replays them instead of running the tools
+        self.ctx.emit(
+            events.ToolResults(
+                run_id=self.spec.run_id,
+                task_id=self.spec.task_id,
+                step_id=self.spec.step_id,
+                results=results,
+            )
+        )
         return results
 
     async def run_tool(

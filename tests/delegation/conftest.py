@@ -86,13 +86,15 @@ class Runner:
         *,
         resume: ResumeState | None = None,
         run_id: str | None = None,
+        latency_s: float = 0.0,
         **request: Any,
     ) -> LeadRun:
         path = self.tmp / "wf.yaml"
         path.write_text(textwrap.dedent(workflow))
         settings = load_settings(environ={}, cwd=self.tmp, overrides=FAST)
         loaded = load_workflow(path, settings=settings)
-        sim = SimServer(SimConfig(rules=[Rule(**r, name=f"rule {i}") for i, r in enumerate(rules)]))
+        scripted = [Rule(**r, name=f"rule {i}") for i, r in enumerate(rules)]
+        sim = SimServer(SimConfig(rules=scripted, latency_s=latency_s))
         sim.start()
         self.servers.append(sim)
         db = self.tmp / "state.db"

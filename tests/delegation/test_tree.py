@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conftest import AGENTS, LeadRun, task_call
+from tests.delegation.conftest import AGENTS, LeadRun, task_call
 
 LEAD = f"""\
 version: 1
