@@ -241,8 +241,8 @@ class ToolCalled(Event):
 
 @dataclass(slots=True, kw_only=True)
 class ToolResults(Event):
-    """The `tool_result` blocks a worker answered one turn's tool calls with, in full: what a
-    resumed task replays instead of running those tools again (contracts/replay.py)."""
+    """The `tool_result` block a worker answered a tool call with, in full, as the tool ended:
+    what a resumed task replays instead of running that tool again (contracts/replay.py)."""
 
     type: ClassVar[str] = "tool_results"
     task_id: str

@@ -40,7 +40,7 @@ class RecordedCall:
     response: dict[str, Any]
     usage: Usage
     cost_usd: float | None = 0.0
-    # the `tool_result` blocks that answered this response's tool calls, if they were recorded
+    # the `tool_result` blocks recorded for this response's tool calls (some, when cut short)
     tool_results: list[dict[str, Any]] | None = None
 
 
@@ -89,23 +89,23 @@ class Replay:
         self.replayed += 1
         return recorded
 
-    def tool_results(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """The `tool_result` blocks the recorded conversation answered `uses` with: the last
-        message of the next recorded request, else the results recorded when the tools ended;
-        None when they never finished before the process ended (they run live)."""
+    def tool_results(self, uses: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The `tool_result` blocks the recorded conversation answered `uses` with, by tool use
+        id: all of them from the next recorded request, else those recorded as each tool ended
+        (a turn cut short by the kill has some). A call missing here never finished: it runs."""
         if self.diverged_at is not None or self._next == 0:
-            return None
+            return {}
         ids = [str(use.get("id")) for use in uses]
         if self._next < len(self._calls):
             messages = self._calls[self._next].request.get("messages") or []
             content = messages[-1].get("content") if messages else None
             if messages and messages[-1].get("role") == "user" and _answers(content, ids):
                 assert isinstance(content, list)
-                return [dict(block) for block in content]
-        recorded = self._calls[self._next - 1].tool_results
-        if recorded is not None and _answers(recorded, ids):
-            return [dict(block) for block in recorded]
-        return None
+                return {str(b["tool_use_id"]): dict(b) for b in content}
+        recorded = self._calls[self._next - 1].tool_results or []
+        return {
+            str(b.get("tool_use_id")): dict(b) for b in recorded if str(b.get("tool_use_id")) in ids
+        }
 
 
 def _answers(content: Any, ids: list[str]) -> bool:

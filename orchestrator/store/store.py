@@ -259,12 +259,12 @@ class Store:
             )
             for call in self._rows(stmt):
                 calls.setdefault(owner[call.task_id], []).append(call)
-        answered: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # tool_use ids -> results
+        answered: dict[str, dict[str, Any]] = {}  # tool_use id -> its result
         for event in self.events(run_id, type="tool_results") if owner else ():
             payload = event.payload or {}
             if payload.get("task_id") in owner:
-                results = payload.get("results") or []
-                answered[tuple(str(r.get("tool_use_id")) for r in results)] = results
+                for result in payload.get("results") or []:
+                    answered[str(result.get("tool_use_id"))] = result
         out: dict[str, list[RecordedCall]] = {}
         for key, found in calls.items():
             found.sort(key=lambda c: (c.ts, c.id))
@@ -279,9 +279,11 @@ class Store:
                     response=c.response or {},
                     usage=c.usage,
                     cost_usd=c.cost_usd,
-                    tool_results=answered.get(
-                        tuple(tool_use_ids((c.response or {}).get("content")))
-                    ),
+                    tool_results=[
+                        answered[i]
+                        for i in tool_use_ids((c.response or {}).get("content"))
+                        if i in answered
+                    ],
                 )
                 for c in found[opened[-1] :]
                 if c.response is not None

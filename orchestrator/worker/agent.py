@@ -155,12 +155,15 @@ class _Conversation:
             if block.get("name") in DELEGATE_TOOLS:
                 numbers[index] = self.children
                 self.children += 1
-        if self.replay is not None:
-            recorded = self.replay.tool_results(uses)
-            if recorded is not None:  # these tools ran before the resume: nothing runs again
-                return recorded
-        results: list[dict[str, Any]] = [{} for _ in uses]
-        denied = await approval.denials(self.spec, self.ctx, uses)  # `approve:` (may wait)
+        # what ran before the resume is not run again: its recorded result is the answer
+        known = self.replay.tool_results(uses) if self.replay is not None else {}
+        results = [known.get(str(b.get("id")), {}) for b in uses]
+        todo = [(i, b) for i, b in enumerate(uses) if not results[i]]
+        if not todo:
+            return results
+        # `approve:` (may wait); indexes into `todo`
+        asked = await approval.denials(self.spec, self.ctx, [b for _, b in todo])
+        denied = {todo[j][0]: reason for j, reason in asked.items()}
         waiting: list[Waiting] = []
 
         async def run_one(index: int, block: dict[str, Any]) -> None:
@@ -180,21 +183,21 @@ class _Conversation:
             if outcome.is_error:
                 result["is_error"] = True
             results[index] = result
+            # kept in full, so a resume after this point replays it instead of running the tool
+            self.ctx.emit(
+                events.ToolResults(
+                    run_id=self.spec.run_id,
+                    task_id=self.spec.task_id,
+                    step_id=self.spec.step_id,
+                    results=[result],
+                )
+            )
 
         async with anyio.create_task_group() as group:
-            for index, block in enumerate(uses):
+            for index, block in todo:
                 group.start_soon(run_one, index, block)
         if waiting:
             raise waiting[0]
-        # kept in full, so a resume after this point replays them instead of running the tools
-        self.ctx.emit(
-            events.ToolResults(
-                run_id=self.spec.run_id,
-                task_id=self.spec.task_id,
-                step_id=self.spec.step_id,
-                results=results,
-            )
-        )
         return results
 
     async def run_tool(
