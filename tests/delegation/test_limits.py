@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.delegation.conftest import AGENTS, LeadRun, task_call
-
 from orchestrator.events import CallFinished
+from tests.delegation.conftest import AGENTS, LeadRun, task_call
 
 
 def lead_workflow(limits: str = "") -> str:

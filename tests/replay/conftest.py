@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.reliability.conftest import Cli, CHILD_TIMEOUT_S  # noqa: F401  (re-exported)
+from tests.ask.conftest import project  # noqa: F401  (the fixture, for test_approval)
+from tests.reliability.conftest import CHILD_TIMEOUT_S, Cli
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
