@@ -322,7 +322,8 @@ def transcript(
             raise
         except (LookupError, ValueError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
-        calls = [c.to_dict() for c in store.task_calls(rec.id)]
+        # a resumed task's calls follow those it replayed: one conversation
+        calls = [c.to_dict() for c in store.conversation_calls(rec)]
     info = {**rec.to_dict(), "system": rec.system, "prompt": rec.prompt}
     result = build_transcript(calls, task=info)
     if json_:

@@ -34,10 +34,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from orchestrator.contracts.replay import RecordedCall, tool_use_ids
+from orchestrator.contracts import RecordedCall
 from orchestrator.errors import UsageError
 from orchestrator.ids import new_id
-from orchestrator.store import _db, _refs
+from orchestrator.store import _db, _refs, _replay
 from orchestrator.store.migrations import LATEST_VERSION, migrate, schema_version
 from orchestrator.store.models import (
     CALLS,
@@ -67,8 +67,6 @@ if TYPE_CHECKING:
     from orchestrator.store.writer import StoreWriter
 
 STALE_AFTER_S = 30.0
-_IN_FLIGHT = ("running", "cancelled", "waiting", "pending")  # a task resume may replay
-_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 _Row = TypeVar("_Row")
 
 
@@ -227,68 +225,14 @@ class Store:
         )
 
     def conversations(self, run_id: str) -> dict[str, list[RecordedCall]]:
-        """The recorded calls of every task key that was in flight when its process ended
-        (its latest task row is running, cancelled or waiting, and none succeeded), in the
-        order they were made: what call-level replay reads back (`contracts/replay.py`).
+        """The recorded calls of every task key that was in flight when its process ended, for
+        call-level replay (see `_replay.py`)."""
+        return _replay.conversations(self, run_id)
 
-        A key's calls are gathered over all its rows, since a task resumed before replayed its
-        first calls without recording them again; the conversation is the part from the last
-        call that opened one (a single message), so an earlier failed attempt is left out. Each
-        call carries the tool results recorded for its tool calls (`tool_results` events)."""
-        rows = self._rows(
-            select(Task).where(TASKS.c.run_id == run_id).order_by(TASKS.c.started_at, TASKS.c.id)
-        )
-        by_key: dict[str, list[Task]] = {}
-        for task in rows:
-            by_key.setdefault(task.key, []).append(task)
-        owner: dict[str, str] = {}  # task id -> key, for the keys in flight
-        for key, tasks in by_key.items():
-            if any(t.status == "succeeded" for t in tasks):
-                continue
-            if tasks[-1].status not in _IN_FLIGHT:
-                continue  # failed or skipped: a resume starts it afresh
-            owner.update((t.id, key) for t in tasks)
-        calls: dict[str, list[Call]] = {}
-        ids = list(owner)
-        for start in range(0, len(ids), _IN_CHUNK):
-            stmt = select(Call).where(
-                CALLS.c.run_id == run_id,
-                CALLS.c.status == "succeeded",
-                CALLS.c.batch.is_(False),
-                CALLS.c.task_id.in_(ids[start : start + _IN_CHUNK]),
-            )
-            for call in self._rows(stmt):
-                calls.setdefault(owner[call.task_id], []).append(call)
-        answered: dict[str, dict[str, Any]] = {}  # tool_use id -> its result
-        for event in self.events(run_id, type="tool_results") if owner else ():
-            payload = event.payload or {}
-            if payload.get("task_id") in owner:
-                for result in payload.get("results") or []:
-                    answered[str(result.get("tool_use_id"))] = result
-        out: dict[str, list[RecordedCall]] = {}
-        for key, found in calls.items():
-            found.sort(key=lambda c: (c.ts, c.id))
-            opened = [
-                i for i, c in enumerate(found) if len((c.request or {}).get("messages") or ()) == 1
-            ]
-            if not opened:
-                continue  # its first call was never recorded: nothing to replay from
-            out[key] = [
-                RecordedCall(
-                    request=c.request or {},
-                    response=c.response or {},
-                    usage=c.usage,
-                    cost_usd=c.cost_usd,
-                    tool_results=[
-                        answered[i]
-                        for i in tool_use_ids((c.response or {}).get("content"))
-                        if i in answered
-                    ],
-                )
-                for c in found[opened[-1] :]
-                if c.response is not None
-            ]
-        return out
+    def conversation_calls(self, task: Task) -> list[Call]:
+        """A task's calls, preceded by the calls it replayed from the earlier processes of its
+        conversation: what `runs transcript` shows as one conversation."""
+        return _replay.conversation_calls(self, task)
 
     def claim_run(
         self,

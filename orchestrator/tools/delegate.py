@@ -2,7 +2,7 @@
 
 Claude Code's input shape: `description` (a few words for the person watching), `prompt` (the
 child's whole task: it sees nothing else of the parent's conversation), `subagent_type` (the
-name of an agent) and an optional `model` (an alias or a model id; the agent's own otherwise).
+name of an agent) and an optional `model` (sonnet, opus or haiku; the agent's own otherwise).
 The tool is declared here; the worker hands each call to `WorkerContext.delegate`, which runs it
 as a child task of the run and answers with the child's final text. With no engine to hand it
 to (a worker run on its own), the call is an error the model reads.
@@ -19,6 +19,7 @@ from orchestrator.tools.base import Tool, object_schema
 
 __all__ = ["DELEGATE_TOOLS", "delegate_tool"]
 
+MODEL_CHOICES = ("sonnet", "opus", "haiku")  # Claude Code's; aliases in configs/default.yaml
 NO_ENGINE = "this worker runs outside an engine, so it cannot start other agents"
 
 _DESCRIPTION = (
@@ -37,7 +38,10 @@ def _schema(agents: Mapping[str, str | None]) -> dict[str, Any]:
             "description": {"type": "string", "description": "A short (3-5 word) title."},
             "prompt": {"type": "string", "description": "The whole task for the agent."},
             "subagent_type": kind,
-            "model": {"type": "string", "description": "A model alias or id (optional)."},
+            "model": {
+                "enum": list(MODEL_CHOICES),
+                "description": "The agent's model, if not its own (optional).",
+            },
         },
         ["description", "prompt", "subagent_type"],
     )

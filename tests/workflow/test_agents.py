@@ -82,8 +82,9 @@ def test_unknown_tools_are_dropped_with_a_warning(tmp_path: Path) -> None:
         "---\nname: x\ndescription: d\ntools: Read, TodoWrite, mcp__github__search, Task\n---\nb\n",
     )
     agent, warnings = load_agent_file(path)
-    assert agent.tools == ["Read"]
-    assert any("TodoWrite, mcp__github__search, Task" in w.message for w in warnings)
+    assert agent.tools == ["Read", "Task"]  # Task delegates (issue 16): it is kept
+    assert any("TodoWrite, mcp__github__search" in w.message for w in warnings)
+    assert not any("Task" in w.message for w in warnings)
 
 
 def test_unquoted_description_with_colons_is_read_leniently(tmp_path: Path) -> None:
