@@ -244,8 +244,6 @@ def main() -> int:
                 must,
                 made["before"][0],
                 made["after"][0],
-                round(made["before"][1], 1),
-                round(made["after"][1], 1),
             ]
         )
         sums["needed"] += must
@@ -265,8 +263,6 @@ def main() -> int:
                 "needed",
                 "before: calls",
                 "after: calls",
-                "before: s",
-                "after: s",
             ],
             rows,
         )
