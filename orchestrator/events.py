@@ -98,6 +98,7 @@ class StepFinished(Event):
     iteration: int | None = None
     exit_code: int | None = None  # `run` steps
     iterations: int | None = None  # loop steps
+    exhausted: bool | None = None  # a loop that stopped at max_iterations with `until` false
 
 
 # --- tasks (one per worker) --------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "RULE_TOOLS",
     "entry_tool_names",
     "is_python_tool_ref",
+    "mcp_tool_parts",
     "split_rule",
     "split_tool_list",
     "tool_entry_problem",
@@ -37,6 +38,16 @@ _RULE = re.compile(r"^\s*([A-Za-z_]\w*)\((.*)\)\s*$", re.DOTALL)
 # tools (WebFetch, WebSearch) run inside the API, where no rule of ours reaches.
 RULE_TOOLS = ("Bash", "Read", "Write", "Edit", "Glob", "Grep")
 _LIMIT_KEYS = ("allow", "max_calls")
+
+
+_MCP = re.compile(r"^mcp__([A-Za-z0-9_-]+?)(?:__([A-Za-z0-9_.-]+))?$")
+
+
+def mcp_tool_parts(name: str) -> tuple[str, str | None] | None:
+    """`mcp__files__read` -> ("files", "read"); `mcp__files` -> ("files", None): every tool of
+    the server (Claude Code's names for MCP tools); None for a name that is not an MCP tool's."""
+    match = _MCP.match(name.strip())
+    return None if match is None else (match.group(1), match.group(2))
 
 
 def unknown_tool_message(name: str) -> str | None:
@@ -78,6 +89,8 @@ def split_tool_list(text: str) -> list[str]:
 
 
 def _rule_problem(entry: str) -> str | None:
+    if mcp_tool_parts(entry) is not None:
+        return None  # an MCP server's tool; `mcp_servers:` provides it at run time
     name, spec = split_rule(entry)
     problem = unknown_tool_message(name)
     if problem is not None:

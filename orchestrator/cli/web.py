@@ -44,11 +44,19 @@ def ui(
             "shows every prompt and reply.",
         ),
     ] = "127.0.0.1",
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Do not let the view answer questions and approvals (use orchestrate answer).",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Serve the web view of the runs in the store: runs, each run's step graph, costs and
     chart, a fan-out's tasks, a task's transcript; a running run updates live, streamed text
-    included. Stop with Ctrl-C."""
+    included. A run's page answers its questions and tool approvals (as `orchestrate answer`,
+    `approve` and `deny` do) unless --read-only. Stop with Ctrl-C."""
     import uvicorn
 
     from orchestrator.config import load_settings
@@ -64,11 +72,17 @@ def ui(
     loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
     if not loopback:
         print(
-            f"warning: serving on {host}: anyone who can reach it reads every prompt and reply",
+            f"warning: serving on {host}: anyone who can reach it reads every prompt and reply"
+            + ("" if read_only else " and answers its questions (--read-only stops that)"),
             file=sys.stderr,
         )
+    answers = None if read_only else Store.open(url)
     application = create_app(
-        store, settings, db=url, allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None
+        store,
+        settings,
+        db=url,
+        allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None,
+        answers=answers,
     )
     config = uvicorn.Config(
         application,
@@ -86,6 +100,8 @@ def ui(
     except OSError as exc:
         sock.close()
         store.close()
+        if answers is not None:
+            answers.close()
         raise UsageError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -99,6 +115,8 @@ def ui(
     finally:
         sock.close()
         store.close()
+        if answers is not None:
+            answers.close()
 
 
 def _missing_sqlite(url: str) -> bool:

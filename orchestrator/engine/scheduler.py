@@ -371,6 +371,7 @@ class _Run:
                 iteration=scope.iteration,
                 exit_code=result.exit_code,
                 iterations=result.iterations,
+                exhausted=result.exhausted,
             )
         )
         return result

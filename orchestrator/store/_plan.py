@@ -255,6 +255,7 @@ class BatchPlan:
             "error": None,
             "exit_code": None,
             "iterations": None,
+            "exhausted": None,
             "total_tasks": e.total_tasks,
             "started_at": e.ts,
             "finished_at": None,
@@ -270,6 +271,7 @@ class BatchPlan:
             "error": e.error,
             "exit_code": e.exit_code,
             "iterations": e.iterations,
+            "exhausted": e.exhausted,
             "finished_at": e.ts,
         }
         self._step(pk, values)

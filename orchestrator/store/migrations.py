@@ -227,6 +227,12 @@ def _usage_names_and_owner(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE runs ADD COLUMN owner VARCHAR"))
 
 
+def _loop_exhausted(conn: Connection) -> None:
+    # A loop that stopped at max_iterations with `until` still false succeeded, but says so
+    # (issue 13): `runs show`, `--json` and the web view read it from the step's row.
+    conn.execute(text("ALTER TABLE steps ADD COLUMN exhausted BOOLEAN"))
+
+
 def _questions(conn: Connection) -> None:
     # Questions for people (issue 17): asks, tool approvals and budget guards, with their answers.
     md = MetaData()
@@ -269,7 +275,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         _usage_names_and_owner,
     ),
     Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
-    Migration(5, "tasks.parent_id: the task whose Task call started this one", _task_parents),
+    Migration(5, "steps.exhausted: a loop that stopped at max_iterations", _loop_exhausted),
+    # issue 16's brief named 5, which main had already released for steps.exhausted
+    Migration(6, "tasks.parent_id: the task whose Task call started this one", _task_parents),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

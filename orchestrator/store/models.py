@@ -180,6 +180,7 @@ class Step(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     exit_code: int | None = None
     iterations: int | None = None
+    exhausted: bool | None = None  # a loop stopped at max_iterations, `until` still false
     total_tasks: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -220,7 +221,7 @@ class Task(_Tokens, table=True):
     cost_usd: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    parent_id: str | None = None  # migration 5: the task whose `Task` call started this one
+    parent_id: str | None = None  # migration 6: the task whose `Task` call started this one
 
     @property
     def label(self) -> str:

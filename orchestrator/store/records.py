@@ -96,6 +96,7 @@ class StepSummary:
     usage: Usage
     cost_usd: float | None  # None when some call had no price
     duration_s: float | None  # None while running
+    exhausted: bool | None = None  # loops: stopped at max_iterations with `until` false
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -122,6 +123,7 @@ class StepSummary:
             "cost_unknown": self.cost_usd is None,
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "cache_hit_ratio": None if ratio is None else round(ratio, 4),
+            "exhausted": self.exhausted,
         }
 
 

@@ -487,6 +487,7 @@ class Store:
                     usage=usage_of(usage),
                     cost_usd=None if n_unknown else float(cost or 0.0),
                     duration_s=duration,
+                    exhausted=step.exhausted,
                 )
             )
         return summaries

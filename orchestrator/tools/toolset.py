@@ -24,7 +24,12 @@ from jsonschema import Draft202012Validator
 from orchestrator.contracts import BUILTIN_TOOL_NAMES, DELEGATE_TOOLS, SERVER_TOOLS, StateAccess
 from orchestrator.environment import SandboxPolicy, parse_sandbox
 from orchestrator.errors import ToolError, UsageError
-from orchestrator.tool_names import split_rule, tool_entry_problem, unknown_tool_message
+from orchestrator.tool_names import (
+    mcp_tool_parts,
+    split_rule,
+    tool_entry_problem,
+    unknown_tool_message,
+)
 from orchestrator.tools.base import Tool, ToolOutcome, input_problems, truncate
 from orchestrator.tools.bash import bash_tool
 from orchestrator.tools.delegate import delegate_tool
@@ -116,10 +121,12 @@ def build_toolset(
     state: StateAccess,
     max_output_chars: int = 30000,
     sandbox: SandboxPolicy | Mapping[str, Any] | None = None,
+    mcp: Sequence[Tool] = (),
     agents: Mapping[str, str | None] | None = None,
 ) -> Toolset:
     """The tools a step grants: built-in names, permission rules, `{Tool: {allow, max_calls}}`
-    limits, or `{"python": "pkg.mod:fn"}` entries.
+    limits, or `{"python": "pkg.mod:fn"}` entries. `mcp__...` entries name MCP servers' tools:
+    the caller starts the servers (`orchestrator.tools.mcp.mcp_tools`) and passes them as `mcp`.
 
     `sandbox`: the step's resolved `sandbox:` setting (a `SandboxPolicy` or its dict, as a
     `TaskSpec` carries it); Bash runs under it. Default: `auto`. `agents`: the names (and
@@ -145,6 +152,8 @@ def build_toolset(
         return builtins[name]
 
     for entry in tools:
+        if isinstance(entry, str) and mcp_tool_parts(entry) is not None:
+            continue  # provided by `mcp`
         if isinstance(entry, str) or (
             isinstance(entry, Mapping)
             and len(entry) == 1
@@ -187,6 +196,8 @@ def build_toolset(
                 f"tool entry {entry!r} is neither a tool name "
                 "nor {python: 'package.module:function'}"
             )
+    for tool in mcp:
+        client[tool.name] = tool
     return Toolset(
         list(client.values()),
         list(server.values()),

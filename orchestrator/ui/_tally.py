@@ -26,6 +26,7 @@ class StepProgress:
     status: str = "running"
     finished_at: float | None = None
     error: str | None = None
+    exhausted: bool | None = None  # a loop stopped at max_iterations, `until` still false
     running: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -158,6 +159,7 @@ class RunTally:
         step.status = event.status
         step.finished_at = event.ts
         step.error = event.error
+        step.exhausted = event.exhausted
 
     def _task_started(self, event: ev.Event) -> None:
         assert isinstance(event, ev.TaskStarted)

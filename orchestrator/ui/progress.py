@@ -48,7 +48,11 @@ _STATUS_MARK = {
 }
 
 
-def status_text(status: str) -> Text:
+def status_text(status: str, *, exhausted: bool | None = None) -> Text:
+    """A status as shown; a loop that stopped at max_iterations with `until` still false
+    succeeded, and says "exhausted" beside it (styled as a warning)."""
+    if exhausted and status == "succeeded":
+        return Text.assemble((status, _STATUS_STYLE.get(status, "")), " ", ("exhausted", "yellow"))
     return Text(status, style=_STATUS_STYLE.get(status, ""))
 
 
@@ -154,7 +158,7 @@ class ProgressDisplay:
             table.add_row(
                 Text(name, style=_STATUS_STYLE.get(step.status, "")),
                 Text(step.kind, style="dim"),
-                status_text(step.status),
+                status_text(step.status, exhausted=step.exhausted),
                 self._tasks_cell(step),
                 f"{fmt.tokens(step.tokens)} tok",
                 fmt.dollars(step.cost_usd, unknown=step.cost_unknown),
@@ -268,6 +272,8 @@ class PlainProgress:
         ]
         if counts:
             parts.append("tasks " + ", ".join(counts))
+        if step.exhausted:
+            parts.append("exhausted: stopped at max_iterations with 'until' still false")
         if step.tokens:
             parts.append(f"{fmt.tokens(step.tokens)} tokens")
             parts.append(fmt.dollars(step.cost_usd, unknown=step.cost_unknown))

@@ -114,7 +114,7 @@ def steps_table(rows: Sequence[Row], *, title: str | None = "steps") -> Table:
         table.add_row(
             name,
             str(row.get("kind") or ""),
-            status_text(str(row.get("status"))),
+            status_text(str(row.get("status")), exhausted=row.get("exhausted")),
             f"{row.get('tasks_succeeded', 0)}/{row.get('tasks_total', 0)}",
             str(row.get("tasks_failed", 0)),
             str(row.get("tasks_skipped", 0)),

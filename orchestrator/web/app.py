@@ -10,12 +10,21 @@ Security, because model output is untrusted HTML: Jinja autoescaping is on for e
 (and never bypassed with `|safe`), the Content-Security-Policy allows only this server's own
 script and styles (an injected `<script>` would not run even if escaping failed), and on a
 loopback address only loopback Host headers are served (no DNS rebinding onto the history).
-The view only reads: nothing here writes to the store.
+
+The view reads, with one exception: a run's questions for people (an `ask` step, a tool call
+waiting for approval) can be answered from its page, through the same calls as `orchestrate
+answer/approve/deny` (`orchestrator.people.answers`), on a store of its own opened for writing.
+`orchestrate ui --read-only` turns that off. Each answer is a form POST that must carry this
+process's random token (rendered into the page, so another site's form cannot forge one) and, when
+the browser sends an Origin, this server's own; a refused answer says why and changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import secrets
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +52,16 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-STATUSES = ("running", "interrupted", "succeeded", "failed", "cancelled", "budget_exceeded")
+STATUSES = (
+    "running",
+    "waiting",
+    "interrupted",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "budget_exceeded",
+)
+_MAX_FORM_BYTES = 256 * 1024
 
 
 # --- template filters -------------------------------------------------------------------------
@@ -142,8 +160,11 @@ class WebApp:
         db: str | None = None,
         allowed_hosts: list[str] | None = None,
         poll_s: float = 0.25,
+        answers: Store | None = None,
     ) -> None:
         self.views = Views(store, settings)
+        self.answers = answers  # a writable store: questions may be answered here
+        self.token = secrets.token_urlsafe(32)
         self.settings = settings
         self.db = db
         self.poll_s = poll_s
@@ -157,6 +178,7 @@ class WebApp:
                 Route("/runs", self.runs),
                 Route("/runs/{run_id}", self.run),
                 Route("/runs/{run_id}/stream", self.stream),
+                Route("/runs/{run_id}/questions/{question_id}", self.answer, methods=["POST"]),
                 Route("/runs/{run_id}/steps/{step_id:path}", self.step),
                 Route("/runs/{run_id}/tasks/{task_id}", self.task),
                 Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
@@ -207,8 +229,72 @@ class WebApp:
         data = self.views.run_page(run)
         fragment = request.query_params.get("fragment") == "live"
         return self.render(
-            "_run_live.html" if fragment else "run.html", title=f"run {run.id}", **data
+            "_run_live.html" if fragment else "run.html",
+            title=f"run {run.id}",
+            questions=self.views.questions(run.id),
+            answerable=self.answers is not None,
+            token=self.token,
+            **data,
         )
+
+    async def answer(self, request: Request) -> Response:
+        """POST /runs/{run}/questions/{id}: `action` answer|approve|deny, `value`, `reason`."""
+        import anyio.to_thread
+
+        refused = self._refuse_post(request)
+        if refused is not None:
+            return refused
+        body = await request.body()
+        if len(body) > _MAX_FORM_BYTES:
+            return self._refused(413, f"an answer is at most {_MAX_FORM_BYTES} bytes")
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        if not hmac.compare_digest(form.get("token", ""), self.token):
+            return self._refused(
+                403, "this form is out of date (the server restarted): reload the page"
+            )
+        run_id = request.path_params["run_id"]
+        question_id = request.path_params["question_id"]
+        try:
+            await anyio.to_thread.run_sync(self._write_answer, run_id, question_id, form)
+        except Exception as exc:
+            from orchestrator.errors import OrchestrateError
+
+            if not isinstance(exc, OrchestrateError):
+                raise
+            return self._refused(400, str(exc), back=f"/runs/{run_id}")
+        return RedirectResponse(f"/runs/{run_id}#questions", status_code=303)
+
+    def _write_answer(self, run_id: str, question_id: str, form: dict[str, str]) -> None:
+        from orchestrator.errors import UsageError
+        from orchestrator.people import answers
+
+        assert self.answers is not None
+        action = form.get("action", "answer")
+        if action == "approve":
+            answers.approve(self.answers, run_id, question_id, by="web")
+        elif action == "deny":
+            answers.deny(self.answers, run_id, question_id, form.get("reason", ""), by="web")
+        elif action == "answer":
+            answers.answer(self.answers, run_id, question_id, form.get("value", ""), by="web")
+        else:
+            raise UsageError(f"unknown action {action!r}: answer, approve or deny")
+
+    def _refuse_post(self, request: Request) -> Response | None:
+        if self.answers is None:
+            return self._refused(
+                405, "this view is read-only (orchestrate ui --read-only): answer with the CLI"
+            )
+        origin = request.headers.get("origin")
+        if origin is not None and origin != "null":
+            host = request.headers.get("host", "")
+            if urllib.parse.urlsplit(origin).netloc != host:
+                return self._refused(403, f"an answer from another site ({origin}) is refused")
+        elif origin == "null":
+            return self._refused(403, "an answer from an opaque origin is refused")
+        return None
+
+    def _refused(self, code: int, message: str, *, back: str | None = None) -> HTMLResponse:
+        return self.render("error.html", code, title="not answered", message=message, back=back)
 
     def step(self, request: Request) -> Response:
         run = self._run(request.path_params["run_id"])
@@ -270,6 +356,10 @@ def create_app(
     db: str | None = None,
     allowed_hosts: list[str] | None = None,
     poll_s: float = 0.25,
+    answers: Store | None = None,
 ) -> Starlette:
-    """The ASGI application over `store` (opened read-only by the caller)."""
-    return WebApp(store, settings, db=db, allowed_hosts=allowed_hosts, poll_s=poll_s).asgi
+    """The ASGI application over `store` (opened read-only by the caller). With `answers` (the
+    same database opened for writing), a run's page answers its pending questions."""
+    return WebApp(
+        store, settings, db=db, allowed_hosts=allowed_hosts, poll_s=poll_s, answers=answers
+    ).asgi

@@ -21,7 +21,7 @@ from orchestrator.web.graphs import Chart, Graph, activity_chart, step_graph
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
-    from orchestrator.store import Run, StepSummary, Store, Task
+    from orchestrator.store import Question, Run, StepSummary, Store, Task
 
 ERRORS_SHOWN = 200
 
@@ -155,6 +155,12 @@ class Views:
             "cache_hit_ratio": cache_hit_ratio(run.usage),
             "duration_s": (end - run.started_at) if end and run.started_at else None,
         }
+
+    def questions(self, run_id: str) -> list[Question]:
+        """The run's questions that wait for a person, oldest first."""
+        from orchestrator.store import Questions
+
+        return Questions(self.store).pending(run_id)
 
     def graphs(self, run: Run, summaries: list[StepSummary]) -> list[Graph]:
         """The step graph (and one per loop body), from the workflow snapshot the run stored."""

@@ -23,6 +23,8 @@ the model and running the tools (see `orchestrator/contracts/replay.py`).
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,18 +73,32 @@ class _Outcome:
         self.is_error = is_error
 
 
-def _build_tools(spec: TaskSpec, ctx: WorkerContext) -> Tools:
+@asynccontextmanager
+async def _tools_for(spec: TaskSpec, ctx: WorkerContext) -> AsyncIterator[Tools]:
+    """The toolset `spec.tools` grants, with the task's own MCP servers running while it lasts."""
     # Imported here: a worker without tools never pays for the tool modules.
+    from orchestrator.tool_names import mcp_tool_parts
     from orchestrator.tools import build_toolset
 
-    toolset: Tools = build_toolset(
-        spec.tools,
-        workspace=Path(spec.workspace),
-        state=ctx.state,
-        sandbox=spec.sandbox,
-        agents=ctx.delegate.agents() if ctx.delegate is not None else None,
-    )
-    return toolset
+    workspace = Path(spec.workspace)
+    agents = ctx.delegate.agents() if ctx.delegate is not None else None  # for `Task`
+    mcp_names = [t for t in spec.tools if isinstance(t, str) and mcp_tool_parts(t) is not None]
+    if not mcp_names:
+        yield build_toolset(
+            spec.tools, workspace=workspace, state=ctx.state, sandbox=spec.sandbox, agents=agents
+        )
+        return
+    from orchestrator.tools.mcp import mcp_tools
+
+    async with mcp_tools(mcp_names, spec.mcp_servers, cwd=workspace) as served:
+        yield build_toolset(
+            spec.tools,
+            workspace=workspace,
+            state=ctx.state,
+            sandbox=spec.sandbox,
+            mcp=served,
+            agents=agents,
+        )
 
 
 def final_text(content: list[dict[str, Any]]) -> str:
@@ -263,7 +279,12 @@ async def run_worker(
 ) -> TaskResult:
     """Run one task to its output. `tools` defaults to the toolset `spec.tools` grants."""
     if tools is None and spec.tools:
-        tools = _build_tools(spec, ctx)
+        async with _tools_for(spec, ctx) as granted:
+            return await _run(spec, ctx, granted)
+    return await _run(spec, ctx, tools)
+
+
+async def _run(spec: TaskSpec, ctx: WorkerContext, tools: Tools | None) -> TaskResult:
     convo = _Conversation(spec, ctx, tools)
     try:
         return await _converse(spec, convo)

@@ -225,19 +225,13 @@ def agent_from_mapping(
         errors.append(Diagnostic(*where("mcp_servers"), f"agent 'mcp_servers': {problem}"))
         mcp_servers = None
     if tools is not None:
-        # MCP tools exist for a Claude Code agent, whose servers provide them
-        known = [
-            t
-            for t in tools
-            if runtime == "claude-code" and isinstance(t, str) and t.startswith("mcp__")
-        ]
-        unknown = [t for t in tools if t not in known and tool_entry_problem(t) is not None]
+        unknown = [t for t in tools if tool_entry_problem(t) is not None]
         if unknown:
             shown = ", ".join(str(t) for t in unknown)
             problems = "; ".join(dict.fromkeys(str(tool_entry_problem(t)) for t in unknown))
             message = f"tools not available in orchestrate, ignored: {shown} ({problems})"
             warnings.append(Diagnostic(*where("tools"), message, "warning"))
-        tools = [t for t in tools if t in known or tool_entry_problem(t) is None]
+        tools = [t for t in tools if tool_entry_problem(t) is None]
     max_tokens = meta.get("max_tokens")
     if max_tokens is not None:
         if isinstance(max_tokens, str) and max_tokens.strip().isdigit():

@@ -347,13 +347,7 @@ class _StepReader:
             return []
         out: list[str | dict[str, Any]] = []
         for tool, tool_path in zip(value, paths, strict=True):
-            # a Claude Code worker may use its MCP servers' tools by their full names
-            mcp = (
-                isinstance(tool, str)
-                and tool.startswith("mcp__")
-                and self.raw.get("runtime") == "claude-code"
-            )
-            problem = None if mcp else tool_entry_problem(tool)
+            problem = tool_entry_problem(tool)
             if problem is not None:
                 if isinstance(tool, dict) and len(tool) == 1:
                     tool_path = (*tool_path, next(iter(tool)))
