@@ -77,9 +77,14 @@ class Cancelled(OrchestrateError):
 
 
 class BudgetExceeded(OrchestrateError):
-    """A run reached `limits.max_cost_usd` or `limits.max_tokens`. Exit 3."""
+    """A run reached `limits.max_cost_usd` or `limits.max_tokens` (exit 3), or, with `step` set,
+    the step at that path reached its own `budget:` (that step fails; the run goes on)."""
 
     exit_code = EXIT_BUDGET
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class Waiting(OrchestrateError):

@@ -25,6 +25,7 @@ class TaskSpec:
     index: int | None = None  # fan-out item index
     agent: str | None = None
     model: str  # a full model id (aliases already resolved)
+    fallback_models: list[str] = field(default_factory=list)  # tried in turn on overload
     system: str | None = None  # agent body + step `system`
     prompt: str  # the rendered user prompt
     context: str | None = None  # a block shared by every item of a fan-out (cacheable prefix)

@@ -28,6 +28,7 @@ import anyio
 from orchestrator.config import RetryConfig
 from orchestrator.contracts import Emit, RecordedCall, Replay, TaskResult, Usage
 from orchestrator.engine.backpressure import Sleep
+from orchestrator.engine.budget import covers
 from orchestrator.engine.plan import StopReason, TaskOutcome, reused
 from orchestrator.engine.runs import PriorTask
 from orchestrator.engine.waiting import attempt_deadline
@@ -45,15 +46,20 @@ from orchestrator.states import TaskStatus, advance
 
 
 class Stop:
-    """The run's stop flag, shared by every task: the first reason given wins."""
+    """The run's stop flag, shared by every task: the first reason given wins. `steps` holds
+    the steps whose own budget is spent (path -> why): their tasks that have not started fail."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "steps")
 
     def __init__(self) -> None:
         self.reason: StopReason | None = None
+        self.steps: dict[str, str] = {}
 
     def request(self, reason: StopReason) -> None:
         self.reason = self.reason or reason
+
+    def step_stopped(self, path: str) -> str | None:
+        return next((why for step, why in self.steps.items() if covers(step, path)), None)
 
 
 @dataclass(slots=True)
@@ -154,6 +160,9 @@ class TaskRunner:
             await self.pace()
         if self.stop.reason:
             return TaskOutcome(TaskStatus.CANCELLED, error=f"run {self.stop.reason}")
+        stopped = self.stop.step_stopped(path)
+        if stopped is not None:
+            return TaskOutcome(TaskStatus.FAILED, error=stopped)
         task_id = new_id()
         try:
             task = prepare(task_id)
@@ -183,6 +192,9 @@ class TaskRunner:
                     with anyio.fail_after(task.timeout_s) as limit, attempt_deadline(limit):
                         ended = await task.attempt()
                 except BudgetExceeded as exc:
+                    if exc.step is not None:  # the step's own budget: the step stops, not the run
+                        self.stop.steps.setdefault(exc.step, str(exc))
+                        return state.end(TaskStatus.FAILED, None, str(exc), state.earlier)
                     self.stop.request(StopReason.BUDGET)
                     return state.end(TaskStatus.CANCELLED, None, str(exc), None)
                 except Waiting as exc:  # a tool call waits for a person: resume runs it again

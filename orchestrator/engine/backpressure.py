@@ -196,5 +196,6 @@ class OverloadGate:
 
 def full_jitter(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    ceiling = min(cap, base * math.pow(2.0, max(0, attempt - 1)))
+    # the exponent is capped: thousands of attempts within a long horizon must not overflow
+    ceiling = min(cap, base * math.pow(2.0, min(max(0, attempt - 1), 64)))
     return rand() * ceiling

@@ -26,7 +26,8 @@ from anyio.abc import TaskGroup
 from orchestrator.config import Settings
 from orchestrator.contracts import BatchItem, BatchLLM, Emit, LLMResponse, TaskSpec
 from orchestrator.engine.backpressure import Sleep
-from orchestrator.engine.dispatch import Dispatcher, estimate_input_tokens
+from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.engine.estimate import estimate_input_tokens
 from orchestrator.errors import FatalError, OrchestrateError, RetryableError
 from orchestrator.events import BatchSubmitted, CallFinished
 from orchestrator.events import Warning as WarningEvent
@@ -169,7 +170,7 @@ class BatchCollector:
                     / 1e6
                     * (price.batch_discount)
                 )
-        reservation = budget.reserve(worst, tokens)
+        reservation = await budget.reserve(worst, tokens, step=self.step_id)
         try:
             batch_id = await self.llm.batch_create([(c, w.request) for c, w in waiters.items()])
             self.batches.append(batch_id)
@@ -204,7 +205,7 @@ class BatchCollector:
         assert usage is not None
         model = item.message.get("model") or spec.model
         cost = self.settings.cost_usd(str(model), usage, batch=True)
-        self.dispatcher.budget.spend(cost, usage.total_tokens)
+        self.dispatcher.budget.spend(cost, usage.total_tokens, step=spec.step_id)
         self.emit(
             CallFinished(
                 run_id=self.run_id,

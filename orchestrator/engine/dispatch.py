@@ -5,13 +5,22 @@ model's rate limits and the adaptive concurrency window, reserves budget, sends 
 and on a retryable error backs off (honouring `retry-after` on 429, exponential with full jitter
 otherwise) until the retry horizon, measured in elapsed time, runs out. Every attempt becomes a
 `CallFinished` event and every wait a `CallRetried` event, so the history shows all of it.
+
+Budgets (`engine/budget.py`): a call whose worst case does not fit waits here for calls in flight
+to settle, and is refused only once it never could fit.
+
+Model fallback (`model: [opus, sonnet]`, the rest of the list in `TaskSpec.fallback_models`): a
+choice of availability over model. When a task's call to one model has met 529 overload until
+the retry horizon ran out, or the run-wide overload pause has opened twice on that model's
+errors, the task's next call goes to the next model of its list (a new horizon), and so do its
+later calls; each call records the model it went to (`CallFinished.model`).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -28,25 +37,14 @@ from orchestrator.engine.backpressure import (
     full_jitter,
 )
 from orchestrator.engine.budget import Budget
+from orchestrator.engine.estimate import estimate_input_tokens
 from orchestrator.errors import FatalError, RetryableError
 from orchestrator.events import CallFinished, CallRetried, RateLimited, TextDelta
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.ids import new_id
 from orchestrator.states import CallStatus
 
-_CHARS_PER_TOKEN = 4
-
-
-def estimate_input_tokens(request: dict[str, Any]) -> int:
-    """A cheap upper-ish estimate (~4 characters a token) of a request's input tokens."""
-    size = len(json.dumps(request.get("messages", ()), default=str))
-    system = request.get("system")
-    if system:
-        size += len(system) if isinstance(system, str) else len(json.dumps(system, default=str))
-    tools = request.get("tools")
-    if tools:
-        size += len(json.dumps(tools, default=str))
-    return size // _CHARS_PER_TOKEN + 1
+__all__ = ["Dispatcher", "estimate_input_tokens"]
 
 
 def _milestone(value: int, top: int) -> bool:
@@ -87,6 +85,12 @@ class Dispatcher:
         self.rate_limit_wait_s = 0.0
         self.calls = 0
         self.retries = 0
+        # model fallback: overload pauses opened per model, the models they opened twice for
+        # (tasks with a fallback skip those), and the tasks that fell back on their own
+        self._pauses: Counter[str] = Counter()
+        self._skipped: set[str] = set()
+        self._fell_back: dict[str, int] = {}  # task id -> index in its model list
+        self.fallbacks = 0
 
     def _limiter(self, model: str) -> ModelLimiter:
         limiter = self._limiters.get(model)
@@ -117,13 +121,50 @@ class Dispatcher:
             return 0.0
         return (input_tokens * price.input + max_tokens * price.output) / 1_000_000
 
+    def _model(self, spec: TaskSpec, request: dict[str, Any]) -> str:
+        """The model this call goes to: the request's, or for a task with a fallback list the
+        first of its list it has not fallen back from and no run-wide pause has ruled out."""
+        requested = str(request.get("model") or spec.model)
+        if not spec.fallback_models or requested != spec.model:
+            return requested
+        chain = [spec.model, *spec.fallback_models]
+        start = self._fell_back.get(spec.task_id, 0)
+        for model in chain[start:-1]:
+            if model not in self._skipped:
+                return model
+        return chain[-1]
+
+    def _fall_back(self, spec: TaskSpec, model: str, why: str) -> str | None:
+        """Move the task on to the model after `model` in its list; the new model, or None when
+        `model` is its last."""
+        chain = [spec.model, *spec.fallback_models]
+        if model not in chain or chain.index(model) + 1 >= len(chain):
+            return None
+        index = chain.index(model) + 1
+        self._fell_back[spec.task_id] = index
+        self.fallbacks += 1
+        self.emit(
+            WarningEvent(
+                run_id=self.run_id,
+                step_id=spec.step_id,
+                message=f"task {spec.key}: {why}; its next calls go to {chain[index]}",
+            )
+        )
+        return chain[index]
+
     async def call(self, spec: TaskSpec, request: dict[str, Any]) -> LLMResponse:
-        model = request.get("model") or spec.model
         stream = bool(request.pop("stream", False))
         started = self._clock()
         attempt = 0
+        first = 0  # the attempt before the current model's first (backoff restarts per model)
+        model = self._model(spec, request)
         while True:
             attempt += 1
+            if spec.fallback_models:
+                now = self._model(spec, request)
+                if now != model:  # ruled out run-wide meanwhile: a new model, a new horizon
+                    model, started, first = now, self._clock(), attempt - 1
+                request["model"] = model
             pause = self.gate.remaining()
             if pause > 0:
                 self.rate_limit_wait_s += pause
@@ -131,9 +172,14 @@ class Dispatcher:
             try:
                 return await self._attempt(spec, request, model, stream, attempt)
             except RetryableError as exc:
-                wait = self._backoff(exc, attempt, started, model)
+                wait = self._backoff(exc, attempt - first, started, model)
                 if wait is None:
-                    raise
+                    why = f"{model} stayed overloaded until the retry horizon"
+                    if exc.kind != "overloaded" or self._fall_back(spec, model, why) is None:
+                        raise
+                    # the next model gets its own horizon and backoff
+                    model = self._model(spec, request)
+                    started, first, wait = self._clock(), attempt, 0.0
                 self.retries += 1
                 self.emit(
                     CallRetried(
@@ -157,8 +203,10 @@ class Dispatcher:
         limiter = self._limiter(model)
         max_tokens = int(request.get("max_tokens") or spec.max_tokens)
         estimate = estimate_input_tokens(request)
-        reservation = self.budget.reserve(
-            self._worst_case_cost(model, estimate, max_tokens), estimate + max_tokens
+        reservation = await self.budget.reserve(
+            self._worst_case_cost(model, estimate, max_tokens),
+            estimate + max_tokens,
+            step=spec.step_id,
         )
         used = Usage()
         cost: float | None = 0.0
@@ -280,6 +328,10 @@ class Dispatcher:
         else:
             if exc.kind in ("overloaded", "server"):
                 pause = self.gate.record_overload()
+                if pause and exc.kind == "overloaded":
+                    self._pauses[model] += 1
+                    if self._pauses[model] == 2:  # twice: tasks with a fallback leave it
+                        self._skipped.add(model)
                 if pause:
                     self.emit(
                         RateLimited(

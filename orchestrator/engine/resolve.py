@@ -86,6 +86,7 @@ class TaskSettings:
     sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
     runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
     mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name
+    fallback_models: tuple[str, ...] = ()  # `model: [a, b]`: full ids after the first
 
 
 def sandbox(step: Step, settings: Settings) -> SandboxPolicy:
@@ -98,9 +99,9 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
     defaults = workflow.defaults
     engine = settings.engine
     agent = workflow.resolve_agent(step.agent) if step.agent else None
-    model = settings.resolve_model(
-        step.model or (agent.model if agent else None) or defaults.model or engine.model
-    )
+    chosen = step.model or (agent.model if agent else None) or defaults.model or engine.model
+    names = chosen if isinstance(chosen, list) else [chosen]
+    model, *fallbacks = [settings.resolve_model(name) for name in names]
     systems = [s for s in ((agent.system if agent else None), step.system) if s]
     # A step's `tools:` replace its agent's, so a step can narrow what an agent may do.
     tools: list[str | dict[str, Any]] = []
@@ -131,6 +132,7 @@ def task_settings(step: Step, workflow: Workflow, settings: Settings) -> TaskSet
         runtime=runtime,
         mcp_servers=tuple(servers.items()),
         sandbox=sandbox(step, settings).to_dict(),
+        fallback_models=tuple(fallbacks),
     )
 
 
@@ -156,6 +158,7 @@ def task_spec(
         index=index,
         agent=resolved.agent,
         model=resolved.model,
+        fallback_models=list(resolved.fallback_models),
         system=resolved.system,
         prompt=step.prompt.render_str(ctx),
         context=step.context.render_str(ctx) if step.context is not None else None,

@@ -33,7 +33,7 @@ from orchestrator.config import Settings
 from orchestrator.contracts import LLM, Emit, People, TaskResult, TaskSpec, WorkerContext
 from orchestrator.engine import registry
 from orchestrator.engine.attempts import Stop, TaskRunner
-from orchestrator.engine.budget import Budget
+from orchestrator.engine.budget import Budget, step_budgets
 from orchestrator.engine.context import RunContext, WorkerFn
 from orchestrator.engine.delegation import Delegator
 from orchestrator.engine.dispatch import Dispatcher
@@ -162,6 +162,7 @@ class _Run:
             max_tokens=self.limits.max_tokens,
             spent_usd=resume.spent_usd,
             spent_tokens=resume.spent_tokens,
+            steps=step_budgets(self.workflow),
         )
         dispatcher = Dispatcher(
             llm=engine.llm,

@@ -23,6 +23,8 @@ __all__ = [
     "AGENT_FILE_KEYS",
     "AGENT_KEYS",
     "AGENT_NAME_PATTERN",
+    "BUDGET",
+    "BUDGET_KEYS",
     "COMMON_KEYS",
     "CONTEXT_NAMES",
     "DEFAULTS",
@@ -96,6 +98,7 @@ KeyType = Literal[
     "agent_tools",  # tool names as a comma string or a list (Claude Code's front matter)
     "list",  # a non-empty list of any values
     "mcp_servers",  # name -> an MCP server as Claude Code's .mcp.json writes it
+    "models",  # a model name, or a list of them: the first, then fallbacks on overload
     "any",
 ]
 SIMPLE_TYPES: frozenset[str] = frozenset(
@@ -238,6 +241,17 @@ AGENT = (
     Key("system", "string", "The system prompt.", example="Be brief."),
 )
 
+# A step's own budget (language v1.1): what its tasks, items, iterations and body may spend.
+BUDGET = (
+    Key(
+        "max_cost_usd",
+        "number",
+        "The step stops (and fails) before spending more dollars.",
+        example=0.5,
+    ),
+    Key("max_tokens", "integer", "The step stops before using more tokens.", example=50000),
+)
+
 STEP_COMMON = (
     Key("id", "id", "Unique in its scope.", required=True),
     Key("description", "string", "What the step is for.", example="a step"),
@@ -250,6 +264,14 @@ STEP_COMMON = (
     Key("when", "expression", "A false value skips the step (routing).", example=True),
     Key("timeout", "duration", "How long one task of the step may take.", example="30s"),
     Key("retries", "integer", "Attempts after the first.", minimum=0, example=1),
+    Key(
+        "budget",
+        "section",
+        "A budget for this step alone (every item, iteration and body step of it), besides "
+        "the run's: once a call would not fit, the step's tasks stop and the step fails.",
+        keys=BUDGET,
+        example={"max_cost_usd": 0.5},
+    ),
 )
 
 FAN_OUT = (
@@ -351,7 +373,14 @@ KINDS = (
                 templated=True,
                 example="Hi.",
             ),
-            Key("model", "string", _MODEL_DOC, templated=True, example="haiku"),
+            Key(
+                "model",
+                "models",
+                _MODEL_DOC + " A list ([opus, sonnet]) chooses availability over model: a "
+                "task whose calls stay overloaded moves on to the next.",
+                templated=True,
+                example="haiku",
+            ),
             Key(
                 "max_tokens",
                 "integer",
@@ -585,6 +614,7 @@ AGENT_FILE_KEYS = _names(AGENT_FILE)
 INPUT_KEYS = _names(INPUT)
 DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
+BUDGET_KEYS = _names(BUDGET)
 NOTIFY_KEYS = _names(NOTIFY)
 LOOP_KEYS = _names(LOOP)
 GROUP_KEYS = _names(GROUP)

@@ -25,6 +25,7 @@ from orchestrator.workflow.templates import Template
 
 __all__ = [
     "AgentDef",
+    "BudgetSpec",
     "Defaults",
     "GroupSpec",
     "InputSpec",
@@ -136,6 +137,13 @@ class Limits(_Model):
     max_children: int | None = None  # `Task` calls one task may make (default 20)
 
 
+class BudgetSpec(_Model):
+    """A step's `budget:`: what the step (its items, iterations and body) may spend."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+
 class Notify(_Model):
     """Who hears of a question that starts waiting: a command (the question as JSON on its
     stdin) and/or a URL (the same JSON POSTed)."""
@@ -201,11 +209,12 @@ class Step(_Model):
     on_item_error: Literal["fail", "skip"] = "fail"
     timeout: float | None = None
     retries: int | None = None
+    budget: BudgetSpec | None = None
     # agent
     prompt: Template | None = None
     agent: str | None = None
     system: str | None = None
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: the first, then fallbacks on overload
     max_tokens: int | None = None
     tools: list[str | dict[str, Any]] | None = None  # None: the agent's (or none)
     output: Literal["text", "json"] | dict[str, Any] | None = None

@@ -126,6 +126,9 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
         "anyOf": [{"type": "string"}, {"type": "array", "items": _TOOL_ENTRY}]
     },
     "list": lambda key: {"type": "array", "minItems": 1},
+    "models": lambda key: {
+        "anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]
+    },
     "any": lambda key: {},
     "mcp_servers": lambda key: {"type": "object", "additionalProperties": {"type": "object"}},
 }

@@ -447,6 +447,30 @@ class _StepReader:
     def mcp_servers(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
         return read_mcp_servers(self.ctx, value, path, what)
 
+    def section(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        """A mapping of simple keys (`budget:`); None when absent or empty."""
+        if value is None:
+            return None
+        return fields.section(self.ctx, value, path, key.keys, f"{self.label}: {key.name}") or None
+
+    def models(self, key: Key, value: Any, path: Path_, what: str) -> str | list[str] | None:
+        """A model name, or a non-empty list of distinct names (the first, then fallbacks)."""
+        if value is None or isinstance(value, str):
+            return fields.string(self.ctx, value, path, what)
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)
+        ):
+            self.ctx.err(
+                path, f"{what} must be a model name or a list of model names, got {value!r}"
+            )
+            return None
+        if len(set(value)) != len(value):
+            self.ctx.err(path, f"{what} names a model twice: {value!r}")
+            return None
+        return value[0] if len(value) == 1 else list(value)
+
     def merge_only(self, key: Key, value: Any, path: Path_) -> None:
         """`into` and `on_conflict` say how branches merge: other merges ignore them."""
         if key.name in self.raw and self.raw.get("merge") != "branches":
@@ -558,8 +582,10 @@ class _StepReader:
             self.ctx.agent_refs.append((self.info, value, path))
 
     def names_model(self, key: Key, value: Any, path: Path_) -> None:
-        if value:
-            self.ctx.model_refs.append((value, path))
+        names = value if isinstance(value, list) else [value] if value else []
+        for index, name in enumerate(names):
+            where = (*path, index) if isinstance(value, list) else path
+            self.ctx.model_refs.append((name, where))
 
     def names_workflow(self, key: Key, value: Any, path: Path_) -> None:
         if value:
@@ -606,6 +632,8 @@ _READERS: dict[str, _Reader] = {
     "count": _StepReader.count,
     "expressions": _StepReader.expressions,
     "mcp_servers": _StepReader.mcp_servers,
+    "section": _StepReader.section,
+    "models": _StepReader.models,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,

@@ -1,4 +1,4 @@
-"""Backpressure and budgets, with a fake clock: no sleeping, no wall-clock assertions."""
+"""Backpressure with a fake clock: no sleeping, no wall-clock assertions (budgets: tests/budget)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from orchestrator.engine.backpressure import (
     TokenBucket,
     full_jitter,
 )
-from orchestrator.engine.budget import Budget
-from orchestrator.errors import BudgetExceeded
 
 
 class Clock:
@@ -94,20 +92,3 @@ def test_full_jitter_is_bounded_by_cap() -> None:
     assert full_jitter(4, 1.0, 60, lambda: 1.0) == 8.0
     assert full_jitter(30, 1.0, 60, lambda: 1.0) == 60
     assert full_jitter(3, 1.0, 60, lambda: 0.0) == 0.0
-
-
-def test_budget_counts_reservations_and_stops_for_good() -> None:
-    budget = Budget(max_cost_usd=1.0)
-    first = budget.reserve(0.6, 100)
-    with pytest.raises(BudgetExceeded, match="max_cost_usd"):
-        budget.reserve(0.6, 100)  # 0.6 reserved + 0.6 > 1.0
-    budget.settle(first, 0.1, 50)
-    assert budget.spent_usd == pytest.approx(0.1)
-    with pytest.raises(BudgetExceeded):
-        budget.reserve(0.01, 1)  # once reached, no new calls
-
-
-def test_token_budget() -> None:
-    budget = Budget(max_tokens=1000, spent_tokens=900)
-    with pytest.raises(BudgetExceeded, match="--max-tokens"):
-        budget.reserve(0.0, 200)

@@ -24,9 +24,9 @@ from typing import Any
 from orchestrator.contracts import Answer, ApproveFn, Emit, People, Question, TaskSpec
 from orchestrator.contracts.people import APPROVAL_OPTIONS, BUDGET_OPTIONS
 from orchestrator.engine.context import RunContext
-from orchestrator.engine.plan import Scope, StepResult, fanout_items, task_key
+from orchestrator.engine.estimate import estimate_step
+from orchestrator.engine.plan import Scope, StepResult, task_key
 from orchestrator.engine.registry import register
-from orchestrator.engine.resolve import task_settings
 from orchestrator.engine.waiting import holding_timeout
 from orchestrator.events import QuestionAnswered, QuestionAsked
 from orchestrator.states import StepStatus
@@ -131,20 +131,13 @@ def approver(people: People, emit: Emit) -> ApproveFn:
 
 
 def worst_case_usd(run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any]) -> float | None:
-    """What an agent step could cost at most, from its settings: every item's every turn
-    writing `max_tokens` at the model's output price (a step with no tools answers in one
-    turn). None when the model has no price. Input tokens are not counted (they are unknown
-    before the prompt is rendered and usually cheaper)."""
-    resolved = task_settings(step, scope.workflow, run.settings)
-    price = run.settings.price(resolved.model)
-    if price is None:
-        return None
-    items = 1
-    if step.for_each is not None:
-        values = fanout_items(step.for_each.render(ctx))
-        items = len(values) if values is not None else 1
-    turns = resolved.max_turns if resolved.tools else 1
-    return items * turns * resolved.max_tokens * price.output / 1_000_000
+    """What an agent step could cost at most (`engine/estimate.py`, the estimator `orchestrate
+    estimate` uses): every item's every turn writing `max_tokens`, with its prompt. None when
+    its model has no price."""
+    path = scope.path + step.id
+    return estimate_step(
+        step, scope.workflow, run.settings, ctx, path, max_workers=run.limits.max_workers
+    ).worst_usd
 
 
 def _usd(amount: float) -> str:
