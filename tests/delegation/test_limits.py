@@ -129,8 +129,9 @@ def test_the_run_budget_stops_children_and_their_lead(lead_run: Callable[..., Le
             "tool_calls": [task_call(f"Part {i} of a long survey.") for i in range(6)],
         },
     ]
-    # room for the lead's first call and a few children's, not for all six and the lead again
-    done = lead_run(lead_workflow("limits: {max_tokens: 9000}"), rules)
+    # a call is refused once what was spent plus its worst case (max_tokens 2048 and its input)
+    # would cross the limit: room for the lead's first call and some children's, not all six
+    done = lead_run(lead_workflow("limits: {max_tokens: 3000}"), rules)
     assert done.outcome.status == "budget_exceeded", done.outcome.error
     finished = done.finished()
     children = [e for e in done.started().values() if e.step_id == "lead/researcher"]
@@ -142,7 +143,30 @@ def test_the_run_budget_stops_children_and_their_lead(lead_run: Callable[..., Le
         e.usage.get("input_tokens", 0) + e.usage.get("output_tokens", 0)
         for e in done.of(CallFinished)
     )
-    assert spent <= 9000
+    assert spent <= 3000
+
+
+def test_a_step_budget_covers_the_agents_its_task_starts(
+    lead_run: Callable[..., LeadRun],
+) -> None:
+    rules = [
+        {
+            "step": "lead",
+            "turn": 1,
+            "tool_calls": [task_call(f"Part {i} of a long survey.") for i in range(6)],
+        },
+    ]
+    workflow = lead_workflow().replace(
+        "    prompt: Research the history of tea.",
+        "    prompt: Research the history of tea.\n    budget: {max_tokens: 3000}",
+    )
+    done = lead_run(workflow, rules)
+    children = [e for e in done.started().values() if e.step_id == "lead/researcher"]
+    finished = done.finished()
+    assert children, "some children started"
+    refused = [c for c in children if finished[c.task_id].status != "succeeded"]
+    assert refused, "the lead's step budget reached its children"
+    assert len(done.sim.log.find(step="lead/researcher")) < 6
 
 
 def test_children_share_the_run_concurrency_bound(lead_run: Callable[..., LeadRun]) -> None:
