@@ -187,6 +187,7 @@ def resume_run(
         },
         state=dict(point.state),
         batches=point.batches,
+        conversations=point.conversations,
         spent_usd=point.spent_usd,
         spent_tokens=point.spent_tokens,
     )

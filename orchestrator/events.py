@@ -117,6 +117,7 @@ class TaskStarted(Event):
     system: str | None = None
     prompt: str = ""
     attempt: int = 1
+    parent_id: str | None = None  # the task whose `Task` call started this one
 
 
 @dataclass(slots=True, kw_only=True)
@@ -240,6 +241,17 @@ class ToolCalled(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ToolResults(Event):
+    """The `tool_result` block a worker answered a tool call with, in full, as the tool ended:
+    what a resumed task replays instead of running that tool again (contracts/replay.py)."""
+
+    type: ClassVar[str] = "tool_results"
+    task_id: str
+    step_id: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
 class Warning(Event):  # noqa: A001 - the event is called what it is
     type: ClassVar[str] = "warning"
     message: str
@@ -297,6 +309,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BatchSubmitted,
         StateSet,
         ToolCalled,
+        ToolResults,
         Warning,
         CancelRequested,
         QuestionAsked,

@@ -221,6 +221,7 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         failed = store.list_tasks(run_id, status="failed")
         errors = _errors(store.step_records(run_id), failed)
         questions = [q.to_dict() for q in Questions(store).of_run(run_id)]
+        every = [t.to_dict(output=False) for t in store.list_tasks(run_id)]
     detail: dict[str, Any] = {
         **{k: v for k, v in base.items() if k not in _TOTALS},
         "inputs": rec.inputs or {},
@@ -233,9 +234,14 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     if json_:
         _print_json(detail)
         return
+    from orchestrator.cli._tree import delegation_tree
     from orchestrator.ui.tables import run_detail
 
-    _console().print(run_detail(detail))
+    console = _console()
+    console.print(run_detail(detail))
+    tree = delegation_tree(every)  # agents that started agents (`Task` calls)
+    if tree is not None:
+        console.print(tree)
 
 
 # --- runs tasks --------------------------------------------------------------------------------
@@ -254,12 +260,13 @@ def tasks(
     json_: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
-    """List a run's tasks (one per worker).
+    """List a run's tasks (one per worker); agents started by a `Task` call follow their parent,
+    indented.
 
     --json prints an array of {id, step, index, iteration, label, key, status, agent, model,
     attempts, turns, input_tokens, output_tokens, cache_creation_input_tokens,
     cache_read_input_tokens, tokens, cost_usd, cost_unknown, started_at, finished_at, duration_s,
-    error, output}.
+    error, parent_id, output} (parent_id: the task whose `Task` call started it, or null).
     """
     ctx = _Ctx(db)
     with _store(ctx) as store:
@@ -271,9 +278,10 @@ def tasks(
     if not rows:
         typer.echo("no matching tasks")
         return
+    from orchestrator.cli._tree import indented
     from orchestrator.ui.tables import tasks_table
 
-    _console().print(tasks_table(rows))
+    _console().print(tasks_table(indented(rows)))  # an agent's children under it
 
 
 # --- runs transcript ---------------------------------------------------------------------------
@@ -286,7 +294,8 @@ def transcript(
         str,
         typer.Argument(
             metavar="TASK",
-            help="A task id or unique prefix, a step id (a single-task step), or `step[index]`.",
+            help="A task id or unique prefix, a step id (a single-task step), `step[index]`, "
+            "or an agent a task started: `lead/researcher[2]`.",
         ),
     ],
     json_: JsonOpt = False,
@@ -313,7 +322,8 @@ def transcript(
             raise
         except (LookupError, ValueError) as exc:
             raise UsageError(str(exc).strip("'\"")) from None
-        calls = [c.to_dict() for c in store.task_calls(rec.id)]
+        # a resumed task's calls follow those it replayed: one conversation
+        calls = [c.to_dict() for c in store.conversation_calls(rec)]
     info = {**rec.to_dict(), "system": rec.system, "prompt": rec.prompt}
     result = build_transcript(calls, task=info)
     if json_:

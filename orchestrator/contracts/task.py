@@ -44,6 +44,8 @@ class TaskSpec:
     sandbox: dict[str, Any] | None = None  # the step's SandboxPolicy.to_dict(), for Bash
     approve: list[str] | None = None  # tools whose calls wait for a person (or ["all"])
     resources: dict[str, Any] | None = None  # Ray's names: num_cpus, num_gpus, memory
+    depth: int = 0  # 0: a step's task; n: started by a `Task` call of a task at depth n - 1
+    parent_id: str | None = None  # the task whose `Task` call started this one
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -18,4 +18,7 @@ CLIENT_TOOLS = (
     "state_list",
 )
 SERVER_TOOLS = ("WebSearch", "WebFetch")  # passed to the API as its server tools
-BUILTIN_TOOL_NAMES = CLIENT_TOOLS + SERVER_TOOLS
+# The delegation tool, under Claude Code's old and new names: the engine runs each call as a child
+# task (orchestrator/engine/delegation.py); the worker hands such calls to `WorkerContext.delegate`.
+DELEGATE_TOOLS = ("Task", "Agent")
+BUILTIN_TOOL_NAMES = CLIENT_TOOLS + SERVER_TOOLS + DELEGATE_TOOLS

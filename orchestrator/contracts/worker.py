@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.contracts.llm import LLMResponse
 from orchestrator.contracts.people import ApproveFn
+from orchestrator.contracts.replay import Replay
 from orchestrator.contracts.task import TaskSpec
 from orchestrator.contracts.values import JSON
 
@@ -39,6 +40,26 @@ Emit = Callable[["Event"], None]
 
 
 @dataclass(slots=True)
+class Delegated:
+    """What a `Task` call answers the model: the child's final text, or an error it can read."""
+
+    text: str
+    is_error: bool = False
+
+
+class Delegate(Protocol):
+    """The engine's side of the `Task`/`Agent` tool: each call runs a child task of the run."""
+
+    def agents(self) -> dict[str, str | None]:
+        """The agents a `subagent_type` may name, with their descriptions."""
+        ...
+
+    async def __call__(
+        self, parent: TaskSpec, number: int, tool_input: dict[str, Any]
+    ) -> Delegated: ...
+
+
+@dataclass(slots=True)
 class WorkerContext:
     """What the engine lends a worker for one task. Nothing else of the engine is reachable."""
 
@@ -46,3 +67,5 @@ class WorkerContext:
     state: StateAccess
     emit: Emit
     approve: ApproveFn | None = None  # a tool call its step's `approve:` names waits on this
+    delegate: Delegate | None = None  # runs `Task`/`Agent` calls as child tasks
+    replay: Replay | None = None  # this task's recorded calls, on resume (contracts/replay.py)

@@ -11,7 +11,10 @@ or the command; say how one attempt runs); the runner does the rest, the same wa
   the step's `retries` (API errors are not: the dispatcher already retried them); a budget
   stop or a fatal error ends it at once;
 - the task's status only moves forward (`states.advance`): one `TaskStarted`, one
-  `TaskFinished`, with what every attempt cost, also when it is cancelled mid-attempt.
+  `TaskFinished`, with what every attempt cost, also when it is cancelled mid-attempt;
+- a key that was in flight in an earlier process has its recorded calls (`recorded`, read from
+  the store on resume) handed out once through `replay_for`, so its worker replays them instead
+  of calling the model again (`orchestrator/contracts/replay.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import anyio
 
 from orchestrator.config import RetryConfig
-from orchestrator.contracts import Emit, TaskResult, Usage
+from orchestrator.contracts import Emit, RecordedCall, Replay, TaskResult, Usage
 from orchestrator.engine.backpressure import Sleep
 from orchestrator.engine.budget import covers
 from orchestrator.engine.plan import StopReason, TaskOutcome, reused
@@ -122,8 +125,10 @@ class TaskRunner:
         sleep: Sleep,
         rand: Callable[[], float],
         pace: Callable[[], Awaitable[None]] | None = None,
+        recorded: Mapping[str, list[RecordedCall]] | None = None,
     ) -> None:
         self.run_id = run_id
+        self._recorded = dict(recorded or {})
         self.emit = emit
         self.prior = prior
         self.stop = stop
@@ -131,6 +136,12 @@ class TaskRunner:
         self.sleep = sleep
         self.rand = rand
         self.pace = pace
+
+    def replay_for(self, key: str) -> Replay | None:
+        """The recorded calls of `key`'s conversation, for the first task of that key started
+        in this process (a prepare function asks when the task starts); None afterwards."""
+        calls = self._recorded.pop(key, None)
+        return Replay(calls) if calls else None
 
     async def run(
         self,
@@ -140,6 +151,7 @@ class TaskRunner:
         index: int | None,
         iteration: int | None,
         prepare: Prepare,
+        parent_id: str | None = None,
     ) -> TaskOutcome:
         reuse = reused(self.prior, key)
         if reuse is not None:
@@ -168,6 +180,7 @@ class TaskRunner:
                 model=task.model,
                 system=task.system,
                 prompt=task.prompt,
+                parent_id=parent_id,
             )
         )
         # The attempt loop lives in this frame: every call of a task awaits through it.

@@ -35,9 +35,10 @@ _INDEX = re.compile(r"\[\d+\]")
 def covers(step: str, path: str) -> bool:
     """Whether a budget on the step at `step` (a path as written: `polish.draft`) covers a task
     of the step at `path` (as run: `topics[3].draft`). Fan-out indexes do not count: a budget
-    covers every item and every iteration of its step and of the steps inside it."""
+    covers every item and every iteration of its step and of the steps inside it, and every agent
+    its tasks start with `Task` (`lead/researcher`, issue 16)."""
     plain = _INDEX.sub("", path)
-    return plain == step or plain.startswith(step + ".")
+    return plain == step or plain.startswith((step + ".", step + "/"))
 
 
 def _usd(amount: float) -> str:

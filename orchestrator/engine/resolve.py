@@ -26,6 +26,8 @@ class RunLimits:
     max_cost_usd: float | None
     max_tokens: int | None
     ask_above_usd: float | None = None  # ask a person before crossing it (kinds/ask.py)
+    max_depth: int = 2  # how deep `Task` calls may nest (engine/delegation.py)
+    max_children: int = 20  # `Task` calls one task may make
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +35,8 @@ class RunLimits:
             "max_workers": self.max_workers,
             "max_cost_usd": self.max_cost_usd,
             "max_tokens": self.max_tokens,
+            "max_depth": self.max_depth,
+            "max_children": self.max_children,
         }
 
 
@@ -47,6 +51,8 @@ def run_limits(request: RunRequest, settings: Settings) -> RunLimits:
         ),
         max_tokens=request.max_tokens if request.max_tokens is not None else limits.max_tokens,
         ask_above_usd=limits.ask_above_usd,
+        max_depth=limits.max_depth if limits.max_depth is not None else 2,
+        max_children=limits.max_children if limits.max_children is not None else 20,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.contracts import RecordedCall
 from orchestrator.ids import new_id
 from orchestrator.states import RunStatus, exit_code
 from orchestrator.workflow import Workflow
@@ -32,6 +33,8 @@ class ResumeState:
     tasks: dict[str, PriorTask] = field(default_factory=dict)  # task key -> what it produced
     state: dict[str, Any] = field(default_factory=dict)  # the shared blackboard
     batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
+    # task key -> the calls its conversation made before the process ended (call-level replay)
+    conversations: dict[str, list[RecordedCall]] = field(default_factory=dict)
     spent_usd: float = 0.0
     spent_tokens: int = 0
 

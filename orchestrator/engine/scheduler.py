@@ -35,6 +35,7 @@ from orchestrator.engine import registry
 from orchestrator.engine.attempts import Stop, TaskRunner
 from orchestrator.engine.budget import Budget, step_budgets
 from orchestrator.engine.context import RunContext, WorkerFn
+from orchestrator.engine.delegation import Delegator
 from orchestrator.engine.dispatch import Dispatcher
 from orchestrator.engine.kinds import ask
 from orchestrator.engine.plan import (
@@ -201,6 +202,7 @@ class _Run:
                 sleep=engine.sleep,
                 rand=engine.rand,
                 pace=engine.pace,
+                recorded=resume.conversations,
             ),
             stop=self.stop,
             sleep=engine.sleep,
@@ -209,6 +211,7 @@ class _Run:
             prior_batches=resume.batches,
             people=engine.people,
         )
+        self.ctx.worker_ctx.delegate = Delegator(self.ctx, self.workflow)  # `Task` calls
         self.top = Scope(
             workflow=self.workflow,
             path="",

@@ -304,6 +304,7 @@ class BatchPlan:
                 "attempts": e.attempt,
                 "started_at": e.ts,
                 "finished_at": None,
+                "parent_id": e.parent_id,
             },
         )
 

@@ -1,5 +1,6 @@
 """Run and task references as people type them: a full id, a unique prefix, `last`, a step id,
-or `step[index]` for a fan-out item. Ambiguity is an error that lists the candidates."""
+`step[index]` for a fan-out item, or `lead/researcher[2]` for the third agent a task started.
+Ambiguity is an error that lists the candidates."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import UsageError
 from orchestrator.store.models import RUNS, TASKS, Task
 
-_ITEM_REF = re.compile(r"^(?P<step>[^\[\]]+)\[(?P<index>\d+)\]$")
+# `research[3]`, and a child of a `Task` call under it: `research[3]/researcher[0]`
+_ITEM_REF = re.compile(r"^(?P<step>.+)\[(?P<index>\d+)\]$")
 _SHOWN_CANDIDATES = 5
 
 

@@ -261,6 +261,11 @@ def _questions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _task_parents(conn: Connection) -> None:
+    # Agents that start agents (issue 16): a task started by another's `Task` call names it.
+    conn.execute(text("ALTER TABLE tasks ADD COLUMN parent_id VARCHAR"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
@@ -271,6 +276,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
     Migration(5, "steps.exhausted: a loop that stopped at max_iterations", _loop_exhausted),
+    # issue 16's brief named 5, which main had already released for steps.exhausted
+    Migration(6, "tasks.parent_id: the task whose Task call started this one", _task_parents),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

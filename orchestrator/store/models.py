@@ -221,6 +221,7 @@ class Task(_Tokens, table=True):
     cost_usd: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    parent_id: str | None = None  # migration 6: the task whose `Task` call started this one
 
     @property
     def label(self) -> str:
@@ -253,6 +254,7 @@ class Task(_Tokens, table=True):
             "finished_at": iso(self.finished_at),
             "duration_s": _span(self.started_at, self.finished_at),
             "error": self.error,
+            "parent_id": self.parent_id,
         }
         if output:
             data["output"] = self.output

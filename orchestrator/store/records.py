@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.contracts import JSON, Usage
+from orchestrator.contracts import JSON, RecordedCall, Usage
 
 _dumps = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False).encode
 
@@ -146,6 +146,8 @@ class ResumePoint:
     batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    # task key -> the calls of its conversation, for a task in flight when its process ended
+    conversations: dict[str, list[RecordedCall]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

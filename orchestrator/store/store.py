@@ -34,9 +34,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from orchestrator.contracts import RecordedCall
 from orchestrator.errors import UsageError
 from orchestrator.ids import new_id
-from orchestrator.store import _db, _refs
+from orchestrator.store import _db, _refs, _replay
 from orchestrator.store.migrations import LATEST_VERSION, migrate, schema_version
 from orchestrator.store.models import (
     CALLS,
@@ -220,7 +221,18 @@ class Store:
             batches=batches,
             spent_usd=run.cost_usd or 0.0,
             spent_tokens=run.usage.total_tokens,
+            conversations=self.conversations(run_id),
         )
+
+    def conversations(self, run_id: str) -> dict[str, list[RecordedCall]]:
+        """The recorded calls of every task key that was in flight when its process ended, for
+        call-level replay (see `_replay.py`)."""
+        return _replay.conversations(self, run_id)
+
+    def conversation_calls(self, task: Task) -> list[Call]:
+        """A task's calls, preceded by the calls it replayed from the earlier processes of its
+        conversation: what `runs transcript` shows as one conversation."""
+        return _replay.conversation_calls(self, task)
 
     def claim_run(
         self,

@@ -21,7 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from orchestrator.contracts import BUILTIN_TOOL_NAMES, SERVER_TOOLS, StateAccess
+from orchestrator.contracts import BUILTIN_TOOL_NAMES, DELEGATE_TOOLS, SERVER_TOOLS, StateAccess
 from orchestrator.environment import SandboxPolicy, parse_sandbox
 from orchestrator.errors import ToolError, UsageError
 from orchestrator.tool_names import (
@@ -32,6 +32,7 @@ from orchestrator.tool_names import (
 )
 from orchestrator.tools.base import Tool, ToolOutcome, input_problems, truncate
 from orchestrator.tools.bash import bash_tool
+from orchestrator.tools.delegate import delegate_tool
 from orchestrator.tools.files import file_tools
 from orchestrator.tools.permissions import Permissions
 from orchestrator.tools.python import python_tool
@@ -121,13 +122,15 @@ def build_toolset(
     max_output_chars: int = 30000,
     sandbox: SandboxPolicy | Mapping[str, Any] | None = None,
     mcp: Sequence[Tool] = (),
+    agents: Mapping[str, str | None] | None = None,
 ) -> Toolset:
     """The tools a step grants: built-in names, permission rules, `{Tool: {allow, max_calls}}`
     limits, or `{"python": "pkg.mod:fn"}` entries. `mcp__...` entries name MCP servers' tools:
     the caller starts the servers (`orchestrator.tools.mcp.mcp_tools`) and passes them as `mcp`.
 
     `sandbox`: the step's resolved `sandbox:` setting (a `SandboxPolicy` or its dict, as a
-    `TaskSpec` carries it); Bash runs under it. Default: `auto`."""
+    `TaskSpec` carries it); Bash runs under it. Default: `auto`. `agents`: the names (and
+    descriptions) a `Task`/`Agent` call may start, shown in that tool's definition."""
     try:
         policy = parse_sandbox(sandbox)
     except ValueError as exc:
@@ -164,6 +167,8 @@ def build_toolset(
             name = split_rule(entry)[0] if isinstance(entry, str) else str(next(iter(entry)))
             if name in SERVER_TOOL_PARAMS:
                 server[name] = SERVER_TOOL_PARAMS[name]
+            elif name in DELEGATE_TOOLS:
+                client[name] = delegate_tool(name, agents or {})
             elif name in BUILTIN_TOOL_NAMES:
                 client[name] = builtin(name)
             else:

@@ -12,6 +12,12 @@ The loop: call; on `tool_use` run every client tool of the turn concurrently and
 let the server finish; on a final answer read the output and, when it is not the JSON asked for,
 send the problem back (up to `spec.retries` repairs). `max_turns` bounds the model's turns;
 repair calls are counted in `calls` but not in `turns`.
+
+`Task`/`Agent` calls go to `ctx.delegate`, which runs each as a child task; they are numbered in
+the order the conversation made them (replayed turns included), so a resumed parent names the
+same children. On resume `ctx.replay` holds the calls the conversation already made: each turn
+whose request is the recorded one takes the recorded response and tool results instead of calling
+the model and running the tools (see `orchestrator/contracts/replay.py`).
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import anyio
 
 from orchestrator import events
 from orchestrator.contracts import (
+    DELEGATE_TOOLS,
     JSON,
     LLMResponse,
+    Replay,
     TaskResult,
     TaskSpec,
     Usage,
@@ -73,15 +81,23 @@ async def _tools_for(spec: TaskSpec, ctx: WorkerContext) -> AsyncIterator[Tools]
     from orchestrator.tools import build_toolset
 
     workspace = Path(spec.workspace)
+    agents = ctx.delegate.agents() if ctx.delegate is not None else None  # for `Task`
     mcp_names = [t for t in spec.tools if isinstance(t, str) and mcp_tool_parts(t) is not None]
     if not mcp_names:
-        yield build_toolset(spec.tools, workspace=workspace, state=ctx.state, sandbox=spec.sandbox)
+        yield build_toolset(
+            spec.tools, workspace=workspace, state=ctx.state, sandbox=spec.sandbox, agents=agents
+        )
         return
     from orchestrator.tools.mcp import mcp_tools
 
     async with mcp_tools(mcp_names, spec.mcp_servers, cwd=workspace) as served:
         yield build_toolset(
-            spec.tools, workspace=workspace, state=ctx.state, sandbox=spec.sandbox, mcp=served
+            spec.tools,
+            workspace=workspace,
+            state=ctx.state,
+            sandbox=spec.sandbox,
+            mcp=served,
+            agents=agents,
         )
 
 
@@ -109,11 +125,27 @@ class _Conversation:
         self.cost: float | None = 0.0
         self.turns = 0
         self.calls = 0
+        self.children = 0  # `Task`/`Agent` calls so far: the next child's number
+        replay = ctx.replay
+        self.replay: Replay | None = replay if replay is not None and replay.claim() else None
 
     async def call(self) -> dict[str, Any]:
         # A fresh list per call: the dispatcher may keep the request (events, store) after we
         # append to the conversation.
         request = {**self.base, "messages": list(self.messages)}
+        if self.replay is not None:
+            recorded = self.replay.answer(request)
+            if recorded is not None:  # paid for in an earlier process: counted, not sent
+                self.usage.add(recorded.usage)
+                self.cost = add_cost(self.cost, recorded.cost_usd)
+                return recorded.response
+            if self.replay.diverged_at is not None:
+                self.warn(
+                    f"task '{self.spec.key}': request {self.replay.diverged_at + 1} differs from "
+                    "the one recorded before the resume (the workflow or an agent file changed?); "
+                    f"replayed {self.replay.replayed} recorded call(s), going on live from here"
+                )
+            self.replay = None
         response: LLMResponse = await self.ctx.call(self.spec, request)
         self.calls += 1
         self.usage.add(response.usage)
@@ -134,12 +166,31 @@ class _Conversation:
     async def run_tools(self, content: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One `tool_result` per `tool_use` block, in the same order; the tools run concurrently."""
         uses = [b for b in content if b.get("type") == "tool_use"]
-        results: list[dict[str, Any]] = [{} for _ in uses]
-        denied = await approval.denials(self.spec, self.ctx, uses)  # `approve:` (may wait)
+        numbers: dict[int, int] = {}  # a delegation's child number, in the model's order
+        for index, block in enumerate(uses):
+            if block.get("name") in DELEGATE_TOOLS:
+                numbers[index] = self.children
+                self.children += 1
+        # what ran before the resume is not run again: its recorded result is the answer
+        known = self.replay.tool_results(uses) if self.replay is not None else {}
+        results = [known.get(str(b.get("id")), {}) for b in uses]
+        todo = [(i, b) for i, b in enumerate(uses) if not results[i]]
+        if not todo:
+            return results
+        # `approve:` (may wait); indexes into `todo`
+        asked = await approval.denials(self.spec, self.ctx, [b for _, b in todo])
+        denied = {todo[j][0]: reason for j, reason in asked.items()}
+        waiting: list[Waiting] = []
 
         async def run_one(index: int, block: dict[str, Any]) -> None:
             name, tool_input = block.get("name", ""), block.get("input") or {}
-            outcome = await self.run_tool(name, tool_input, denied=denied.get(index))
+            try:
+                outcome = await self.run_tool(
+                    name, tool_input, denied=denied.get(index), child=numbers.get(index)
+                )
+            except Waiting as exc:  # a child waits for a person: so does this task
+                waiting.append(exc)
+                return
             result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": block.get("id", ""),
@@ -148,19 +199,32 @@ class _Conversation:
             if outcome.is_error:
                 result["is_error"] = True
             results[index] = result
+            # kept in full, so a resume after this point replays it instead of running the tool
+            self.ctx.emit(
+                events.ToolResults(
+                    run_id=self.spec.run_id,
+                    task_id=self.spec.task_id,
+                    step_id=self.spec.step_id,
+                    results=[result],
+                )
+            )
 
         async with anyio.create_task_group() as group:
-            for index, block in enumerate(uses):
+            for index, block in todo:
                 group.start_soon(run_one, index, block)
+        if waiting:
+            raise waiting[0]
         return results
 
     async def run_tool(
-        self, name: str, tool_input: Any, *, denied: str | None = None
+        self, name: str, tool_input: Any, *, denied: str | None = None, child: int | None = None
     ) -> ToolResult:
         started = time.perf_counter()
         outcome: ToolResult
         if denied is not None:  # a person said no: the model reads why
             outcome = _Outcome(denied, True)
+        elif child is not None and self.tools is not None and self.tools.is_client_tool(name):
+            outcome = await self.delegate(child, tool_input)
         elif self.tools is None:
             outcome = _Outcome(f"unknown tool '{name}': this step grants no tools", True)
         else:
@@ -182,6 +246,22 @@ class _Conversation:
             )
         )
         return outcome
+
+    async def delegate(self, child: int, tool_input: Any) -> ToolResult:
+        """A granted `Task`/`Agent` call: the engine runs it as child number `child`."""
+        if self.ctx.delegate is None:
+            from orchestrator.tools.delegate import NO_ENGINE
+
+            return _Outcome(NO_ENGINE, True)
+        if not isinstance(tool_input, dict):
+            return _Outcome("Task: arguments must be a JSON object", True)
+        try:
+            done = await self.ctx.delegate(self.spec, child, tool_input)
+        except (Waiting, TaskFailed, anyio.get_cancelled_exc_class()):
+            raise
+        except Exception as exc:  # the engine's bug must not end the parent's siblings
+            return _Outcome(f"Task failed: {type(exc).__name__}: {exc}", True)
+        return _Outcome(done.text, done.is_error)
 
     def warn(self, message: str) -> None:
         self.ctx.emit(

@@ -211,6 +211,14 @@ LIMITS = (
         "this many dollars.",
         example=2.0,
     ),
+    Key(
+        "max_depth",
+        "integer",
+        "How deep agents may start agents with Task (a step's task is depth 0). Default 2.",
+        minimum=0,
+        example=2,
+    ),
+    Key("max_children", "integer", "Task calls one task may make. Default 20.", example=20),
 )
 
 # Who hears of a question that starts waiting for a person (the question as JSON).

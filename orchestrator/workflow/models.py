@@ -133,6 +133,8 @@ class Limits(_Model):
     max_cost_usd: float | None = None
     max_tokens: int | None = None
     ask_above_usd: float | None = None
+    max_depth: int | None = None  # how deep `Task` calls may nest (default 2)
+    max_children: int | None = None  # `Task` calls one task may make (default 20)
 
 
 class BudgetSpec(_Model):

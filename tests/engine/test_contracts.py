@@ -41,11 +41,22 @@ KEPT = {
     "Asked",
     "People",
     "Question",
+    # agents that start agents, and call-level replay (issue 16)
+    "DELEGATE_TOOLS",
+    "Delegate",
+    "Delegated",
+    "RecordedCall",
+    "Replay",
 }
 
 
 def test_every_name_is_still_importable_from_the_package() -> None:
-    assert set(contracts.__all__) == KEPT | {"add_cost", "supports_batches", "check_answer"}
+    assert set(contracts.__all__) == KEPT | {
+        "add_cost",
+        "supports_batches",
+        "check_answer",
+        "request_fingerprint",
+    }
     for name in contracts.__all__:
         assert getattr(contracts, name) is not None
 

@@ -141,6 +141,8 @@ def test_run_limits_flags_beat_the_workflow_which_beats_settings() -> None:
         "max_workers": 40,
         "max_cost_usd": 1.5,
         "max_tokens": None,
+        "max_depth": 2,  # the defaults of `Task` delegation
+        "max_children": 20,
     }
     flags = RunRequest(
         workflow=wf, inputs={}, workspace=Path("."), concurrency=3, max_cost_usd=0.0, max_tokens=9

@@ -82,10 +82,11 @@ def test_unknown_tools_are_dropped_with_a_warning(tmp_path: Path) -> None:
         "---\nname: x\ndescription: d\ntools: Read, TodoWrite, mcp__github__search, Task\n---\nb\n",
     )
     agent, warnings = load_agent_file(path)
-    # MCP tools are kept: the agent's (or workflow's) mcp_servers provide them at run time
-    assert agent.tools == ["Read", "mcp__github__search"]
+    # MCP tools are kept: the agent's (or workflow's) mcp_servers provide them at run time;
+    # Task delegates (issue 16): it is kept too
+    assert agent.tools == ["Read", "mcp__github__search", "Task"]
     assert any("ignored: TodoWrite" in w.message for w in warnings)
-    assert not any("mcp__github__search" in w.message for w in warnings)
+    assert not any("mcp__github__search" in w.message or "Task" in w.message for w in warnings)
 
 
 def test_unquoted_description_with_colons_is_read_leniently(tmp_path: Path) -> None:

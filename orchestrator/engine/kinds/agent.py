@@ -2,12 +2,14 @@
 
 `agent_task` turns a step's resolved settings and a template context into the `prepare` of one
 task: the spec is rendered when the task starts (so a resumed task renders nothing), and every
-attempt hands the same spec to the run's worker function.
+attempt hands the same spec to the run's worker function. A task that was in flight when an
+earlier process ended gets its recorded calls to replay (`TaskRunner.replay_for`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -52,9 +54,11 @@ def agent_task(
             workspace=str(run.workspace),
         )
 
-        attempt: Callable[[], Awaitable[TaskResult]] = partial(run.worker, spec, lent)
+        replay = run.tasks.replay_for(key)
+        given = lent if replay is None else replace(lent, replay=replay)
+        attempt: Callable[[], Awaitable[TaskResult]] = partial(run.worker, spec, given)
         if step.isolation == "worktree":
-            attempt = partial(_isolated, run, spec, lent)
+            attempt = partial(_isolated, run, spec, given)
         return Prepared(
             prompt=spec.prompt,
             attempt=attempt,
