@@ -255,6 +255,33 @@ def _questions(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _scoped_state_and_serve(conn: Connection) -> None:
+    # Issue 18: state scopes that outlive a run (per-key version for compare-and-set), and the
+    # runs `orchestrate serve` started (to resume them and to know the slots already run).
+    md = MetaData()
+    Table(
+        "scoped_state",
+        md,
+        Column("scope", String, primary_key=True),
+        Column("key", String, primary_key=True),
+        Column("value", Text),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        Column("updated_by", String),
+    )
+    Table(
+        "serve_runs",
+        md,
+        Column("run_id", String, primary_key=True),
+        Column("workflow", String, nullable=False),
+        Column("origin", String, nullable=False),
+        Column("slot", Float),
+        Column("created_at", Float, nullable=False),
+        Index("ix_serve_runs_workflow", "workflow", "slot"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
@@ -264,6 +291,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         _usage_names_and_owner,
     ),
     Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
+    # 5 is another branch's (numbers are handed out per change; a gap closes at the merge)
+    Migration(6, "scoped state across runs; the runs serve started", _scoped_state_and_serve),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
