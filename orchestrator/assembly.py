@@ -243,6 +243,7 @@ async def execute(
     `waiting`. The store stays open; the caller closes it."""
     from orchestrator import ui
     from orchestrator.engine import Engine, RunRequest
+    from orchestrator.store import AsyncScopes
 
     limits = limits or Limits()
     runtimes: dict[str, Any] = {}
@@ -306,6 +307,7 @@ async def execute(
                 should_cancel=should_cancel,
                 pace=pace,
                 people=_desk(settings, plan, store, emit, prompt, keep_waiting),
+                scopes=AsyncScopes(store),
             )
             request = RunRequest(
                 workflow=plan.workflow,

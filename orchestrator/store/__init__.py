@@ -14,7 +14,7 @@ from orchestrator.store.migrations import LATEST_VERSION
 from orchestrator.store.models import Call, Question, Run, StateItem, Step, StoredEvent, Task
 from orchestrator.store.questions import Questions
 from orchestrator.store.records import Claim, CostRow, PriorResult, ResumePoint, StepSummary
-from orchestrator.store.scoped import CasResult, ScopedStore, ServeRuns, Versioned
+from orchestrator.store.scoped import AsyncScopes, CasResult, ScopedStore, ServeRuns, Versioned
 from orchestrator.store.store import STALE_AFTER_S, Store, database_exists, pid_alive
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEST_VERSION",
     "STALE_AFTER_S",
+    "AsyncScopes",
     "Call",
     "CasResult",
     "Claim",

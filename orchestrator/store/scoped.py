@@ -20,13 +20,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.store.models import SCOPED_STATE, SERVE_RUNS, ScopedStateItem, ServeRun
 from orchestrator.store.store import Store
 
-__all__ = ["CasResult", "ScopedStore", "ServeRuns", "Versioned"]
+__all__ = ["AsyncScopes", "CasResult", "ScopedStore", "ServeRuns", "Versioned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,31 @@ class ScopedStore:
                 delete(SCOPED_STATE).where(SCOPED_STATE.c.scope == scope, SCOPED_STATE.c.key == key)
             )
         return bool(done.rowcount)
+
+
+class AsyncScopes:
+    """`ScopedStore` for the engine (its `StateScopes`): each call on a worker thread, so the
+    event loop never waits on SQLite."""
+
+    def __init__(self, store: Store) -> None:
+        self._scoped = ScopedStore(store)
+
+    async def load(self, scope: str) -> dict[str, tuple[Any, int]]:
+        found = await anyio.to_thread.run_sync(self._scoped.items, scope)
+        return {key: (v.value, v.version) for key, v in found.items()}
+
+    async def read(self, scope: str, key: str) -> tuple[Any, int]:
+        found = await anyio.to_thread.run_sync(self._scoped.get, scope, key)
+        return found.value, found.version
+
+    async def compare_and_set(
+        self, scope: str, key: str, value: Any, expected: int | None, run_id: str
+    ) -> tuple[bool, tuple[Any, int]]:
+        def cas() -> CasResult:
+            return self._scoped.compare_and_set(scope, key, value, expected=expected, by=run_id)
+
+        done = await anyio.to_thread.run_sync(cas)
+        return done.ok, (done.value, done.version)
 
 
 class ServeRuns:
