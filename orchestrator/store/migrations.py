@@ -277,6 +277,7 @@ def _scoped_state_and_serve(conn: Connection) -> None:
         Column("origin", String, nullable=False),
         Column("slot", Float),
         Column("created_at", Float, nullable=False),
+        Column("drained_at", Float),
         Index("ix_serve_runs_workflow", "workflow", "slot"),
     )
     md.create_all(conn)

@@ -424,6 +424,7 @@ class ServeRun(SQLModel, table=True):
     origin: str = ""  # schedule | trigger | hook
     slot: float | None = None  # the scheduled time a `schedule:` run is for
     created_at: float = 0.0
+    drained_at: float | None = None  # the server cancelled it to stop: resume it on restart
 
 
 def _table(model: type[SQLModel]) -> Table:

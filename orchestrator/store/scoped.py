@@ -173,6 +173,17 @@ class ServeRuns:
                 )
             )
 
+    def drained(self, run_ids: list[str]) -> None:
+        """Mark runs the server cancelled to stop (a restart resumes them)."""
+        if not run_ids:
+            return
+        with self._store._write() as conn:
+            conn.execute(
+                update(SERVE_RUNS)
+                .where(SERVE_RUNS.c.run_id.in_(run_ids))
+                .values(drained_at=time.time())
+            )
+
     def last_slot(self, workflow: str) -> float | None:
         """The latest slot a scheduled run of `workflow` was started for."""
         stmt = select(SERVE_RUNS.c.slot).where(
