@@ -50,7 +50,7 @@ from orchestrator.engine.plan import (
 )
 from orchestrator.engine.resolve import run_limits
 from orchestrator.engine.runs import ResumeState, RunOutcome, RunRequest
-from orchestrator.engine.state import SharedState, StateScopes
+from orchestrator.engine.state import MemoryScopes, SharedState, StateScopes
 from orchestrator.environment import describe_sandbox
 from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.events import Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
@@ -117,8 +117,8 @@ class Engine:
         self.rand = rand
         # who answers questions (ask steps, tool approvals, the budget guard); None: no one
         self.people = people
-        # where `state_scope:` state lives (the store's, from the assembly); None: no scopes
-        self.scopes = scopes
+        # where `state_scope:` state lives: the store's (from the assembly), else in memory
+        self.scopes: StateScopes = scopes if scopes is not None else MemoryScopes()
         # rate limiters and the overload gate shared by every run of a host (`serve`)
         self.shared = shared
         self._scope: anyio.CancelScope | None = None
@@ -180,11 +180,6 @@ class _Run:
             rand=engine.rand,
         )
         scope_name = self.workflow.state_scope_name
-        if scope_name is not None and engine.scopes is None:
-            raise FatalError(
-                message=f"state_scope: {scope_name!r} needs a store for scoped state; pass "
-                "Engine(scopes=...), as orchestrator.run() does"
-            )
         state = self.state = SharedState(
             self.run_id,
             self.emit,

@@ -52,6 +52,30 @@ class StateScopes(Protocol):
         ...
 
 
+class MemoryScopes:
+    """Scopes in memory, for an engine given no store (tests, library use): they last as long
+    as the engine. Atomic because every call runs on the one event loop without awaiting."""
+
+    def __init__(self) -> None:
+        self._scopes: dict[str, dict[str, Versioned]] = {}
+
+    async def load(self, scope: str) -> dict[str, Versioned]:
+        return copy.deepcopy(self._scopes.get(scope, {}))
+
+    async def read(self, scope: str, key: str) -> Versioned:
+        return copy.deepcopy(self._scopes.get(scope, {}).get(key, (None, 0)))
+
+    async def compare_and_set(
+        self, scope: str, key: str, value: Any, expected: int | None, run_id: str
+    ) -> tuple[bool, Versioned]:
+        keys = self._scopes.setdefault(scope, {})
+        current = keys.get(key, (None, 0))
+        if expected is not None and expected != current[1]:
+            return False, copy.deepcopy(current)
+        keys[key] = (copy.deepcopy(value), current[1] + 1)
+        return True, copy.deepcopy(keys[key])
+
+
 class SharedState:
     def __init__(
         self,

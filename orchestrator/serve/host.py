@@ -356,7 +356,9 @@ class Server:
                 continue
             try:
                 plan = await anyio.to_thread.run_sync(
-                    functools.partial(resume_run, self.store, self.settings, row.run_id, sim=self.sim)
+                    functools.partial(
+                        resume_run, self.store, self.settings, row.run_id, sim=self.sim
+                    )
                 )
             except UsageError as exc:
                 self.say("resume_refused", run_id=row.run_id, error=str(exc))

@@ -184,7 +184,8 @@ def serving(ctx: LoadContext, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data["schedule"], dict):
         return out
     every, cron, zone = values.get("every"), values.get("cron"), values.get("timezone")
-    if (every is None) == (cron is None):
+    written = data["schedule"]
+    if ("every" in written) == ("cron" in written):
         ctx.err(
             ("schedule",), "'schedule' needs exactly one of 'every' (10m) or 'cron' (0 9 * * *)"
         )
@@ -192,7 +193,7 @@ def serving(ctx: LoadContext, data: dict[str, Any]) -> dict[str, Any]:
     if zone is not None:
         try:
             ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a directory, a long name
             ctx.err(
                 ("schedule", "timezone"),
                 f"schedule: unknown timezone {zone!r} (use an IANA name like Europe/Paris)",
