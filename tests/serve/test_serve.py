@@ -103,7 +103,7 @@ async def test_a_two_second_schedule_runs_once_per_slot_and_skip_holds_under_a_s
 ) -> None:
     wf = write(tmp_path, "slow.yaml", gated("slow", schedule="schedule: {every: 2s}"))
     ws = tmp_path / "ws-slow"
-    async with serving(tmp_path, [wf]) as (server, log, _):
+    async with serving(tmp_path, [wf]) as (_server, log, _):
         # The first scheduled run starts, then waits on its gate: two more slots come and are
         # skipped while it runs, and no second run starts beside it.
         await until(lambda: len(log.of("slot_skip")) >= 2, "two skipped slots")
@@ -126,7 +126,7 @@ async def test_a_two_second_schedule_runs_once_per_slot_and_skip_holds_under_a_s
 async def test_overlap_queue_runs_one_waiting_slot_after_the_slow_run(tmp_path: Path) -> None:
     wf = write(tmp_path, "q.yaml", gated("q", schedule="schedule: {every: 2s}", overlap="queue"))
     ws = tmp_path / "ws-q"
-    async with serving(tmp_path, [wf]) as (server, log, _):
+    async with serving(tmp_path, [wf]) as (_server, log, _):
         await until(lambda: bool(log.of("slot_drop")), "a slot dropped behind the queued one")
         assert len(log.of("run_started")) == 1 and len(log.of("slot_queue")) == 1
         (ws / "release").write_text("")
@@ -173,7 +173,7 @@ async def test_the_endpoint_starts_a_run_with_inputs_and_refuses_what_is_wrong(
           action: "{{ inputs.payload.get('action', '') }}"
         """,
     )
-    async with serving(tmp_path, [echo], listen=True) as (server, log, base):
+    async with serving(tmp_path, [echo], listen=True) as (_server, log, base):
         status, body = await request(
             "POST", f"{base}/runs", {"workflow": "echo", "inputs": {"n": 21}}, auth()
         )
