@@ -127,7 +127,6 @@ def serve(
         server.listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if server.token is None:
             say("warning", message=f"{TOKEN_ENV} is not set: POST /runs refuses every request")
-    status_file(settings).parent.mkdir(parents=True, exist_ok=True)
     try:
         anyio.run(server.serve, sock)
     finally:

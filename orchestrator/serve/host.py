@@ -237,7 +237,10 @@ class Server:
             if hosting.scheduled_running == 0 and hosting.queued_slot is not None:
                 slot, hosting.queued_slot = hosting.queued_slot, None
                 if self.accepting:
-                    self.start(active.workflow, origin="schedule", slot=slot)
+                    try:
+                        self.start(active.workflow, origin="schedule", slot=slot)
+                    except UsageError as exc:
+                        self.say("slot_failed", workflow=active.workflow, error=str(exc))
         if not self.active:
             self._idle.set()
         await self._write_status()
@@ -473,11 +476,15 @@ class Server:
         path = self.status_path
 
         def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(text, "utf-8")
             tmp.replace(path)  # readers never see half a file
 
-        await anyio.to_thread.run_sync(write)
+        try:
+            await anyio.to_thread.run_sync(write)
+        except OSError as exc:  # `serve status` goes stale; the runs go on
+            self.say("warning", message=f"cannot write {path}: {exc.strerror}")
 
 
 class _Uvicorn:

@@ -17,7 +17,11 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import pytest
+from typer.testing import CliRunner
 
+from orchestrator.cli import app
+from orchestrator.cli.serve import status_file
 from orchestrator.serve import Server
 from orchestrator.store import ScopedStore, ServeRuns, Store
 from orchestrator.workflow import load_workflow
@@ -53,7 +57,7 @@ async def serving(
         token=token,
         webhook_secret=secret,
         handle_signals=False,
-        status_path=tmp / "serve.json",
+        status_path=status_file(settings),
     )
     sock = None
     base = ""
@@ -295,3 +299,29 @@ async def test_a_failing_run_does_not_take_the_server_down(tmp_path: Path) -> No
         await until(lambda: finished(log, workflow="counter")() == 1, "the next run")
     assert log.of("run_finished", workflow="bad")[0]["status"] == "failed"
     assert log.of("run_finished", workflow="counter")[0]["status"] == "succeeded"
+
+
+async def test_serve_status_shows_what_the_server_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # `serve status` finds the server through this directory's settings
+    slow = write(tmp_path, "slow.yaml", gated("slow", schedule="schedule: {every: 1h}"))
+    counter = write(tmp_path, "counter.yaml", COUNTER)
+    runner = CliRunner()
+    async with serving(tmp_path, [slow, counter]) as (server, _log, _):
+        run_id = server.start("slow")
+        await until(lambda: (tmp_path / "ws-slow" / "started.txt").exists(), "the run")
+
+        def shown() -> dict[str, Any]:
+            result = runner.invoke(app, ["serve", "status", "--json"], env={"COLUMNS": "200"})
+            assert result.exit_code == 0, result.output
+            return dict(json.loads(result.output))
+
+        await until(lambda: bool(shown()["workflows"]["slow"]["next_slot"]), "the next slot")
+        data = shown()
+        assert data["workflows"]["slow"]["schedule"] == "every 3600s"
+        assert data["workflows"]["counter"]["state_scope"] == "counter"
+        assert [r["run_id"] for r in data["runs"]] == [run_id]
+        (tmp_path / "ws-slow" / "release").write_text("")
+    result = runner.invoke(app, ["serve", "status"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "no `orchestrate serve` is running" in result.output
