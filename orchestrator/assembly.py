@@ -37,11 +37,12 @@ from orchestrator.paths import private_dir
 if TYPE_CHECKING:
     from orchestrator.config import Settings
     from orchestrator.contracts import LLM, LLMResponse, People
-    from orchestrator.engine import ResumeState, RunOutcome
+    from orchestrator.engine import Engine, ResumeState, RunOutcome
+    from orchestrator.engine.dispatch import SharedLimits
     from orchestrator.events import Event
     from orchestrator.people.terminal import TerminalPrompt
     from orchestrator.sim import SimConfig
-    from orchestrator.store import Store
+    from orchestrator.store import Store, StoreWriter
     from orchestrator.workflow import Workflow
 
 Sink = Callable[["Event"], None]
@@ -56,6 +57,18 @@ class RunPlan:
     run_id: str
     workspace: Path
     resume: ResumeState | None = None
+
+
+@dataclass(kw_only=True)
+class Hosted:
+    """What the runs of one host (`orchestrate serve`) share instead of building their own:
+    the store writer, the client and the dispatcher's rate limiters and overload gate.
+    `on_engine` is handed each run's engine (the host cancels it to drain)."""
+
+    writer: StoreWriter
+    llm: LLM
+    shared: SharedLimits
+    on_engine: Callable[[Engine], None] | None = None
 
 
 @dataclass(kw_only=True)
@@ -234,6 +247,7 @@ async def execute(
     freeze_heap: bool = False,
     prompt: TerminalPrompt | None = None,
     keep_waiting: bool = False,
+    hosted: Hosted | None = None,
 ) -> RunOutcome:
     """Run `plan` with the real client (or the simulator when `sim` is given) and record it in
     `store`; `sinks` see every event too. `handle_signals`: SIGINT/SIGTERM cancel the run (a
@@ -241,9 +255,11 @@ async def execute(
     everything loaded so far out of the collector's sight (the CLI: the process ends with the
     run). Questions for people go into the store; `prompt` asks them on the terminal, and
     `keep_waiting` (`--wait`) waits for their answers from elsewhere instead of ending the run
-    `waiting`. The store stays open; the caller closes it."""
+    `waiting`. `hosted`: run on a host's shared writer, client and limits (`serve`), which
+    the host closes. The store stays open; the caller closes it."""
     from orchestrator import ui
     from orchestrator.engine import Engine, RunRequest
+    from orchestrator.store import AsyncScopes
 
     limits = limits or Limits()
     runtimes: dict[str, Any] = {}
@@ -263,7 +279,11 @@ async def execute(
             closers.append(executor.close)
         log = ui.make_run_log(private_dir(Path(settings.engine.logs_dir)) / f"{plan.run_id}.jsonl")
         closers.append(log.close)
-        llm = _client(settings, plan.workflow, sim, concurrency, closers)
+        llm = (
+            hosted.llm
+            if hosted is not None
+            else _client(settings, plan.workflow, sim, concurrency, closers)
+        )
         from orchestrator.telemetry import sink_from_env  # no OpenTelemetry unless OTEL_* is set
 
         telemetry = sink_from_env(warn=lambda text: print(text, file=sys.stderr))
@@ -275,7 +295,9 @@ async def execute(
             # scanning it again and again during the run. No gc.collect() first: it found ~40
             # objects to free and took 0.1-0.5 s of the run's wall (bench/fanout.py --profile).
             gc.freeze()
-        async with store.writer() as writer:
+        async with (
+            contextlib.nullcontext(hosted.writer) if hosted is not None else store.writer()
+        ) as writer:
 
             def to_store(event: Event) -> None:
                 if event.type != "text_delta":  # deltas go to the run log only (README: volume)
@@ -312,7 +334,11 @@ async def execute(
                 should_cancel=should_cancel,
                 pace=pace,
                 people=_desk(settings, plan, store, emit, prompt, keep_waiting),
+                scopes=AsyncScopes(store),
+                shared=hosted.shared if hosted is not None else None,
             )
+            if hosted is not None and hosted.on_engine is not None:
+                hosted.on_engine(engine)
             request = RunRequest(
                 workflow=plan.workflow,
                 inputs=plan.inputs,
@@ -337,7 +363,7 @@ async def execute(
                     tg.cancel_scope.cancel()
                 return outcome
     finally:
-        if llm is not None:
+        if llm is not None and hosted is None:
             with anyio.CancelScope(shield=True):
                 await llm.aclose()
         for close in reversed(closers):
@@ -387,6 +413,19 @@ def _desk(
         emit(WarningEvent(run_id=plan.run_id, message=message))
 
     return Desk(store, notify=targets, prompt=prompt, keep_waiting=keep_waiting, warn=warn)
+
+
+def host_client(
+    settings: Settings,
+    workflows: Sequence[Workflow],
+    sim: SimConfig | None,
+    concurrency: int,
+    closers: list[Callable[[], None]],
+) -> LLM:
+    """One client for every run of a host (`serve`): the simulator's, the API's when any
+    workflow calls a model (`check_api_key` first), else one that refuses calls."""
+    needing = [w for w in workflows if needs_model(w)]
+    return _client(settings, needing[0] if needing else workflows[0], sim, concurrency, closers)
 
 
 def _client(

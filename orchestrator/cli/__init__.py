@@ -4,7 +4,7 @@ commands that need them, so `orchestrate --help` and the read commands start fas
 
 # Each module adds its commands to `app`; none imports the SDK, the engine or the store at import.
 import orchestrator.cli.estimate  # noqa: F401  # `orchestrate estimate`
-from orchestrator.cli import answer, history, run, sim, web, workflow  # noqa: F401
+from orchestrator.cli import answer, history, run, serve, sim, state, web, workflow  # noqa: F401
 from orchestrator.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -52,6 +52,22 @@ def _milestone(value: int, top: int) -> bool:
     return value == top or value & (value - 1) == 0
 
 
+class SharedLimits:
+    """What every run of one host shares (`orchestrate serve`): the per-model rate limiters,
+    the overload gate (a storm of 529s pauses every run once, not each on its own) and a cap on
+    calls in flight across all runs. A lone `orchestrate run` has none: its dispatcher owns its
+    own."""
+
+    def __init__(self, settings: Settings, *, concurrency: int, clock: Clock = time.monotonic):
+        self.gate = OverloadGate(
+            cluster=settings.retry.overload_cluster,
+            pause_s=settings.retry.overload_pause,
+            clock=clock,
+        )
+        self.limiters: dict[str, ModelLimiter] = {}
+        self.in_flight = anyio.CapacityLimiter(concurrency)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -66,6 +82,7 @@ class Dispatcher:
         sleep: Sleep = anyio.sleep,
         rand: Callable[[], float] = random.random,
         batch: bool = False,
+        shared: SharedLimits | None = None,
     ) -> None:
         self.llm = llm
         self.settings = settings
@@ -73,12 +90,17 @@ class Dispatcher:
         self.run_id = run_id
         self.budget = budget
         self.window = AdaptiveConcurrency(concurrency, clock)
-        self.gate = OverloadGate(
-            cluster=settings.retry.overload_cluster,
-            pause_s=settings.retry.overload_pause,
-            clock=clock,
+        self.gate = (
+            shared.gate
+            if shared is not None
+            else OverloadGate(
+                cluster=settings.retry.overload_cluster,
+                pause_s=settings.retry.overload_pause,
+                clock=clock,
+            )
         )
-        self._limiters: dict[str, ModelLimiter] = {}
+        self._limiters: dict[str, ModelLimiter] = {} if shared is None else shared.limiters
+        self._in_flight = None if shared is None else shared.in_flight
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
@@ -174,7 +196,10 @@ class Dispatcher:
                 await self._sleep(pause)
             try:
                 async with self.warmup.admit(prefix):  # behind the first of this prefix
-                    return await self._attempt(spec, request, model, stream, attempt)
+                    if self._in_flight is None:
+                        return await self._attempt(spec, request, model, stream, attempt)
+                    async with self._in_flight:  # `serve`'s cap on calls in flight, all runs
+                        return await self._attempt(spec, request, model, stream, attempt)
             except RetryableError as exc:
                 wait = self._backoff(exc, attempt - first, started, model)
                 if wait is None:

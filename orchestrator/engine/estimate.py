@@ -305,6 +305,8 @@ def _iterations(step: Step, ctx: dict[str, Any]) -> tuple[float, float, str | No
             cap = float(value)
         else:
             cap, note = 1.0, "max_iterations decided at run time: one iteration counted"
+    elif raw is None:  # bounded by `max_duration` alone: how many fit is known only at run time
+        cap, note = 1.0, "no max_iterations (max_duration bounds it): one iteration counted"
     else:
         cap = float(raw)
     expected = math.ceil(cap / 2) if step.loop.until is not None else cap

@@ -36,7 +36,7 @@ from orchestrator.engine.attempts import Stop, TaskRunner
 from orchestrator.engine.budget import Budget, step_budgets
 from orchestrator.engine.context import RunContext, WorkerFn
 from orchestrator.engine.delegation import Delegator
-from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.engine.dispatch import Dispatcher, SharedLimits
 from orchestrator.engine.kinds import ask
 from orchestrator.engine.plan import (
     Scope,
@@ -51,7 +51,7 @@ from orchestrator.engine.plan import (
 )
 from orchestrator.engine.resolve import run_limits
 from orchestrator.engine.runs import ResumeState, RunOutcome, RunRequest
-from orchestrator.engine.state import SharedState
+from orchestrator.engine.state import MemoryScopes, SharedState, StateScopes
 from orchestrator.environment import describe_sandbox
 from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.events import Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
@@ -97,6 +97,8 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
         people: People | None = None,
+        scopes: StateScopes | None = None,
+        shared: SharedLimits | None = None,
     ) -> None:
         if worker is None:
             from orchestrator.worker import run_worker
@@ -116,6 +118,10 @@ class Engine:
         self.rand = rand
         # who answers questions (ask steps, tool approvals, the budget guard); None: no one
         self.people = people
+        # where `state_scope:` state lives: the store's (from the assembly), else in memory
+        self.scopes: StateScopes = scopes if scopes is not None else MemoryScopes()
+        # rate limiters and the overload gate shared by every run of a host (`serve`)
+        self.shared = shared
         self._scope: anyio.CancelScope | None = None
         self._cancel_reason: str | None = None
 
@@ -175,7 +181,14 @@ class _Run:
             sleep=engine.sleep,
             rand=engine.rand,
         )
-        state = SharedState(self.run_id, self.emit, resume.state)
+        scope_name = self.workflow.state_scope_name
+        state = self.state = SharedState(
+            self.run_id,
+            self.emit,
+            resume.state,
+            scope=scope_name,
+            scopes=engine.scopes if scope_name is not None else None,
+        )
         self.stop = Stop()
         self.ctx = RunContext(
             run_id=self.run_id,
@@ -250,6 +263,7 @@ class _Run:
         )
 
     async def walk_all(self) -> dict[str, StepResult]:
+        await self.state.load()  # a scope's values as they are now (no-op for a run's own)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat)
             results = await self.walk(self.workflow.steps, self.top)

@@ -3,8 +3,9 @@
 The only package that imports SQLModel/SQLAlchemy. The tables are SQLModel classes (`Run`,
 `Step`, `Task`, `Call`, `StoredEvent`, `StateItem`, `Question`), which are also the typed rows the
 read methods return; `Questions(store)` reads and writes the questions people answer.
-`Store.open(url)` applies migrations; `Store.writer()` is the single batching writer the engine
-sends events to; the rest are reads for resume and for the history commands.
+`ScopedStore(store)` holds the state scopes that outlive a run, `ServeRuns(store)` the runs
+`orchestrate serve` started. `Store.open(url)` applies migrations; `Store.writer()` is the single
+batching writer the engine sends events to; the rest are reads for resume and history commands.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from orchestrator.store.migrations import LATEST_VERSION
 from orchestrator.store.models import Call, Question, Run, StateItem, Step, StoredEvent, Task
 from orchestrator.store.questions import Questions
 from orchestrator.store.records import Claim, CostRow, PriorResult, ResumePoint, StepSummary
+from orchestrator.store.scoped import AsyncScopes, CasResult, ScopedStore, ServeRuns, Versioned
 from orchestrator.store.store import STALE_AFTER_S, Store, database_exists, pid_alive
 
 if TYPE_CHECKING:
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEST_VERSION",
     "STALE_AFTER_S",
+    "AsyncScopes",
     "Call",
+    "CasResult",
     "Claim",
     "CostRow",
     "PriorResult",
@@ -29,6 +33,8 @@ __all__ = [
     "Questions",
     "ResumePoint",
     "Run",
+    "ScopedStore",
+    "ServeRuns",
     "StateItem",
     "Step",
     "StepSummary",
@@ -36,6 +42,7 @@ __all__ = [
     "StoreWriter",
     "StoredEvent",
     "Task",
+    "Versioned",
     "database_exists",
     "pid_alive",
 ]

@@ -266,6 +266,34 @@ def _task_parents(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tasks ADD COLUMN parent_id VARCHAR"))
 
 
+def _scoped_state_and_serve(conn: Connection) -> None:
+    # Issue 18: state scopes that outlive a run (per-key version for compare-and-set), and the
+    # runs `orchestrate serve` started (to resume them and to know the slots already run).
+    md = MetaData()
+    Table(
+        "scoped_state",
+        md,
+        Column("scope", String, primary_key=True),
+        Column("key", String, primary_key=True),
+        Column("value", Text),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        Column("updated_by", String),
+    )
+    Table(
+        "serve_runs",
+        md,
+        Column("run_id", String, primary_key=True),
+        Column("workflow", String, nullable=False),
+        Column("origin", String, nullable=False),
+        Column("slot", Float),
+        Column("created_at", Float, nullable=False),
+        Column("drained_at", Float),
+        Index("ix_serve_runs_workflow", "workflow", "slot"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _initial_schema),
     Migration(2, "history indexes: runs by workflow, calls by run", _history_indexes),
@@ -276,8 +304,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "questions for people: asks, tool approvals, budget guards", _questions),
     Migration(5, "steps.exhausted: a loop that stopped at max_iterations", _loop_exhausted),
-    # issue 16's brief named 5, which main had already released for steps.exhausted
     Migration(6, "tasks.parent_id: the task whose Task call started this one", _task_parents),
+    Migration(7, "scoped state across runs; the runs serve started", _scoped_state_and_serve),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -398,6 +398,38 @@ class Question(SQLModel, table=True):
         }
 
 
+class ScopedStateItem(SQLModel, table=True):
+    """One key of a named state scope (migration 6): memory that outlives a run. `version`
+    goes up by one on every write, so a writer that read version N replaces the value only
+    if it is still N (compare-and-set): of two runs updating one key at once, one wins and
+    the other reads again, and no update is lost."""
+
+    __tablename__ = "scoped_state"
+
+    scope: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: Any = _json()
+    version: int = 1
+    updated_at: float = 0.0
+    updated_by: str | None = None  # the run (or "cli") that wrote it last
+
+
+class ServeRun(SQLModel, table=True):
+    """A run that `orchestrate serve` started (migration 6): which hosted workflow, why
+    (schedule, trigger, hook), and for a scheduled run its slot, so a restarted server
+    resumes what it left and knows which slots it already ran."""
+
+    __tablename__ = "serve_runs"
+    __table_args__ = (Index("ix_serve_runs_workflow", "workflow", "slot"),)
+
+    run_id: str = Field(primary_key=True)
+    workflow: str = ""  # the hosted workflow's file stem
+    origin: str = ""  # schedule | trigger | hook
+    slot: float | None = None  # the scheduled time a `schedule:` run is for
+    created_at: float = 0.0
+    drained_at: float | None = None  # the server cancelled it to stop: resume it on restart
+
+
 def _table(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by table=True
 
@@ -409,6 +441,10 @@ CALLS = _table(Call)
 EVENTS = _table(StoredEvent)
 STATE = _table(StateItem)
 QUESTIONS = _table(Question)
+SCOPED_STATE = _table(ScopedStateItem)
+SERVE_RUNS = _table(ServeRun)
 
 RUN_TABLES: tuple[Table, ...] = (RUNS, STEPS, TASKS, CALLS, EVENTS, STATE, QUESTIONS)
 """Every table that holds rows of a run (keyed by `run_id`, or `id` for runs)."""
+OTHER_TABLES: tuple[Table, ...] = (SCOPED_STATE, SERVE_RUNS)
+"""Tables that outlive any one run (`delete_run` and `prune` leave them)."""

@@ -1,7 +1,9 @@
 """`state_get`, `state_set`, `state_list`: the run's shared blackboard, through `StateAccess`.
 
 Workers never hold engine objects; the state they share is reached only through these tools, so
-the same worker runs in-process or (later) on a Ray node with a remote store.
+the same worker runs in-process or (later) on a Ray node with a remote store. In a state scope
+shared across runs (`state_scope:`), `state_set` of a key another run changed since this run read
+it fails with a message to read it again (compare-and-set), so no update is lost.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 from typing import Any
 
 from orchestrator.contracts import StateAccess
+from orchestrator.errors import OrchestrateError, ToolError
 from orchestrator.tools.base import Tool, object_schema
 
 
@@ -18,7 +21,10 @@ def state_tools(state: StateAccess) -> dict[str, Tool]:
         return _json(await state.get(args["key"]))
 
     async def set_(args: dict[str, Any]) -> str:
-        await state.set(args["key"], args["value"])
+        try:
+            await state.set(args["key"], args["value"])
+        except OrchestrateError as exc:  # a lost compare-and-set: the model reads and retries
+            raise ToolError(str(exc)) from None
         return _json({"ok": True, "key": args["key"]})
 
     async def list_(args: dict[str, Any]) -> str:
@@ -44,7 +50,8 @@ _GET_SCHEMA = object_schema({"key": _KEY}, ["key"])
 
 _SET_DESCRIPTION = (
     "Store a JSON value under a key in the run's shared state, visible to every worker of the "
-    "run. Replaces any previous value."
+    "run. Replaces any previous value. If the state outlives the run and another run changed "
+    "the key since you read it, this fails: read the key again with state_get, then set it."
 )
 _SET_SCHEMA = object_schema(
     {"key": _KEY, "value": {"description": "Any JSON value"}},

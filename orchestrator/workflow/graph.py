@@ -100,7 +100,10 @@ def _label(step: Step) -> str:
     else:
         assert step.loop is not None
         cap = step.loop.max_iterations
-        detail = f"loop ≤ {cap if isinstance(cap, int) else cap.source}"
+        if cap is None:
+            detail = f"loop ≤ {step.loop.max_duration:g}s"
+        else:
+            detail = f"loop ≤ {cap if isinstance(cap, int) else cap.source}"
     if step.for_each is not None:
         detail += ", for each"
     if step.when is not None:

@@ -50,7 +50,10 @@ __all__ = [
     "NAME_PATTERN",
     "NOTIFY",
     "NOTIFY_KEYS",
+    "OVERLAP",
     "RUNTIMES",
+    "SCHEDULE",
+    "SCHEDULE_KEYS",
     "SIMPLE_TYPES",
     "STEP_COMMON",
     "STEP_KEYS",
@@ -336,8 +339,16 @@ LOOP = (
     Key(
         "max_iterations",
         "count",
-        "The cap (a loop is always bounded): a number, or one {{ expression }} giving one.",
-        required=True,
+        "The cap: a number, or one {{ expression }} giving one. A loop is always bounded: it "
+        "needs this, `max_duration`, or both.",
+        example=3,
+    ),
+    Key(
+        "max_duration",
+        "duration",
+        "No iteration starts once the loop has run this long (8h); the one running finishes. "
+        "Reaching it counts as exhausted, like max_iterations.",
+        example="8h",
     ),
     Key(
         "on_exhausted",
@@ -541,6 +552,14 @@ KINDS = (
                 "The step's output: the expression's native value.",
                 attr="set_",
             ),
+            Key(
+                "to_state",
+                "string",
+                "Also store the value in `state` under this key, atomically: in a `state_scope` "
+                "shared with other runs, the expression is evaluated again on the key's fresh "
+                "value whenever another run wrote it first (compare-and-set).",
+                example="runs",
+            ),
         ),
     ),
     Kind(
@@ -564,6 +583,18 @@ KINDS = (
                 example="json",
             ),
         ),
+    ),
+)
+
+OVERLAP = ("skip", "queue", "allow")
+SCHEDULE = (
+    Key("every", "duration", "Start a run this often (10m, 1h).", example="10m"),
+    Key("cron", "string", "Start a run at these times (5-field cron).", example="0 9 * * 1-5"),
+    Key(
+        "timezone",
+        "string",
+        "The cron's time zone (IANA name; default UTC).",
+        example="Europe/Paris",
     ),
 )
 
@@ -603,6 +634,30 @@ TOP = (
         keys=NOTIFY,
         example={"command": "cat"},
     ),
+    Key(
+        "state_scope",
+        "string",
+        "`workflow` (named after the workflow's `name`) or a scope name: `state` and the "
+        "state tools persist across runs of every workflow naming the same scope.",
+        example="workflow",
+    ),
+    Key(
+        "schedule",
+        "section",
+        "When `orchestrate serve` starts a run: `every` or `cron` (with `timezone`). Missed "
+        "slots while the server was down give one catch-up run.",
+        keys=SCHEDULE,
+        example={"every": "10m"},
+    ),
+    Key(
+        "overlap",
+        "choice",
+        "A scheduled run due while the last is running: skip it, queue it (one waits), or "
+        "allow it to run alongside.",
+        default="skip",
+        choices=OVERLAP,
+        example="queue",
+    ),
 )
 
 
@@ -624,6 +679,7 @@ DEFAULTS_KEYS = _names(DEFAULTS)
 LIMITS_KEYS = _names(LIMITS)
 BUDGET_KEYS = _names(BUDGET)
 NOTIFY_KEYS = _names(NOTIFY)
+SCHEDULE_KEYS = _names(SCHEDULE)
 LOOP_KEYS = _names(LOOP)
 GROUP_KEYS = _names(GROUP)
 COMMON_KEYS = _names(STEP_COMMON)

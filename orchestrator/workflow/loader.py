@@ -51,6 +51,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
     defaults = sections.defaults(ctx, data.get("defaults"))
     limits = sections.limits(ctx, data.get("limits"))
     notify = sections.notify(ctx, data.get("notify"))
+    serving = sections.serving(ctx, data)
     env = sections.env(ctx, data.get("env"))
     inline_agents = sections.agents(ctx, data.get("agents"))
 
@@ -80,6 +81,7 @@ def _load(ctx: LoadContext, data: object) -> Workflow | None:
         defaults=defaults,
         limits=limits,
         notify=notify,
+        **serving,
         env=env,
         agents=inline_agents,
         resolved_agents=ctx.resolved_agents,
@@ -102,6 +104,7 @@ def _build_steps(ctx: LoadContext, scope: Scope, subs: dict[int, Workflow]) -> l
                 steps=_build_steps(ctx, info.body, subs),
                 until=info.loop.get("until"),
                 max_iterations=info.loop.get("max_iterations", 1),
+                max_duration=info.loop.get("max_duration"),
                 on_exhausted=info.loop.get("on_exhausted", "succeed"),
                 parallel=info.loop.get("parallel", False),
             )

@@ -177,7 +177,9 @@ class AgentDef(_Model):
 class LoopSpec(_Model):
     steps: list[Step]
     until: Template | None = None
-    max_iterations: int | Template  # a Template renders to the cap when the loop starts
+    # a Template renders to the cap when the loop starts; None: only max_duration bounds it
+    max_iterations: int | Template | None
+    max_duration: float | None = None  # seconds
     on_exhausted: Literal["succeed", "fail"] = "succeed"
     parallel: bool = False
 
@@ -248,6 +250,7 @@ class Step(_Model):
     sub: Workflow | None = None
     # set
     set_: Template | None = None
+    to_state: str | None = None
     # group
     group: GroupSpec | None = None
     # where it was written
@@ -288,6 +291,14 @@ class Step(_Model):
         return [t for t in found if t is not None]
 
 
+class Schedule(_Model):
+    """`schedule:`: exactly one of `every` (seconds) and `cron`, checked by the loader."""
+
+    every: float | None = None
+    cron: str | None = None
+    timezone: str | None = None
+
+
 class Workflow(_Model):
     version: int = 1
     name: str
@@ -303,9 +314,19 @@ class Workflow(_Model):
     workspace: str | None = None
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     notify: Notify = Field(default_factory=Notify)
+    state_scope: str | None = None  # as written: "workflow" or a scope name
+    schedule: Schedule | None = None
+    overlap: Literal["skip", "queue", "allow"] = "skip"
     path: Path = Path("workflow.yaml")
     source_text: str = ""
     warnings: list[Diagnostic] = Field(default_factory=list)
+
+    @property
+    def state_scope_name(self) -> str | None:
+        """The scope this workflow's state lives in, or None for a run's own state."""
+        if self.state_scope is None:
+            return None
+        return self.name if self.state_scope == "workflow" else self.state_scope
 
     def step(self, id: str) -> Step:  # noqa: A002 - the language calls it `id`
         """A top-level step by id, or a nested one by path (`polish.draft`)."""

@@ -1,5 +1,6 @@
 """The top-level sections of a workflow other than `steps`: the header (`version`, `name`,
-`description`, `workspace`), `inputs`, `defaults`, `limits`, `env`, inline `agents` and `outputs`.
+`description`, `workspace`), `inputs`, `defaults`, `limits`, `env`, inline `agents`, `outputs`,
+and how the workflow lives across runs (`state_scope`, `schedule`, `overlap`).
 
 Each function checks its section against the language table and returns the model (or the values)
 built from what passed; names the later passes need (inputs, env variables, inline agents, model
@@ -9,7 +10,11 @@ references) are recorded on the context.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
 
 from orchestrator.workflow import fields
 from orchestrator.workflow._context import LoadContext, Scope, a_or_an
@@ -24,6 +29,8 @@ from orchestrator.workflow.language import (
     LIMITS,
     NAME_PATTERN,
     NOTIFY,
+    OVERLAP,
+    SCHEDULE,
     TOP_KEYS,
 )
 from orchestrator.workflow.models import (
@@ -33,6 +40,7 @@ from orchestrator.workflow.models import (
     InputSpec,
     Limits,
     Notify,
+    Schedule,
     _coerce,
 )
 from orchestrator.workflow.references import template
@@ -150,6 +158,57 @@ def limits(ctx: LoadContext, raw: Any) -> Limits:
 
 def notify(ctx: LoadContext, raw: Any) -> Notify:
     return Notify(**fields.section(ctx, raw, ("notify",), NOTIFY, "notify"))
+
+
+_SCOPE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$")
+
+
+def serving(ctx: LoadContext, data: dict[str, Any]) -> dict[str, Any]:
+    """`state_scope`, `schedule` and `overlap`: how the workflow lives across runs."""
+    out: dict[str, Any] = {}
+    scope = fields.string(ctx, data.get("state_scope"), ("state_scope",), "'state_scope'")
+    if scope is not None and not _SCOPE.match(scope):
+        ctx.err(
+            ("state_scope",),
+            f"'state_scope' must be `workflow` or a name of letters, digits and _.:/-; "
+            f"got {scope!r}",
+        )
+    elif scope is not None:
+        out["state_scope"] = scope
+    overlap = fields.choice(ctx, data.get("overlap"), ("overlap",), "'overlap'", OVERLAP)
+    if overlap is not None:
+        out["overlap"] = overlap
+    if data.get("schedule") is None:
+        return out
+    values = fields.section(ctx, data["schedule"], ("schedule",), SCHEDULE, "schedule")
+    if not isinstance(data["schedule"], dict):
+        return out
+    every, cron, zone = values.get("every"), values.get("cron"), values.get("timezone")
+    written = data["schedule"]
+    if ("every" in written) == ("cron" in written):
+        ctx.err(
+            ("schedule",), "'schedule' needs exactly one of 'every' (10m) or 'cron' (0 9 * * *)"
+        )
+        return out
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a directory, a long name
+            ctx.err(
+                ("schedule", "timezone"),
+                f"schedule: unknown timezone {zone!r} (use an IANA name like Europe/Paris)",
+            )
+            return out
+        if cron is None:
+            ctx.warn(("schedule", "timezone"), "schedule: 'timezone' only matters with 'cron'")
+    if cron is not None:
+        try:
+            CronSim(cron, datetime.now(UTC))
+        except CronSimError as exc:
+            ctx.err(("schedule", "cron"), f"schedule: bad cron {cron!r}: {exc}")
+            return out
+    out["schedule"] = Schedule(every=every, cron=cron, timezone=zone)
+    return out
 
 
 def env(ctx: LoadContext, raw: Any) -> list[str]:

@@ -522,9 +522,19 @@ class _StepReader:
         else:
             read_steps(self.ctx, value["steps"], (*path, "steps"), body)
         max_iterations: int | Template | None = value.get("max_iterations")
-        if max_iterations is None:
-            self.ctx.err(path, f"{label}: 'loop' needs 'max_iterations' (a loop is always bounded)")
-        else:
+        max_duration = fields.duration(
+            self.ctx,
+            value.get("max_duration"),
+            (*path, "max_duration"),
+            f"{label}: loop: 'max_duration'",
+        )
+        if max_iterations is None and "max_duration" not in value:
+            self.ctx.err(
+                path,
+                f"{label}: 'loop' needs 'max_iterations' or 'max_duration' (a loop is always "
+                "bounded), e.g. max_duration: 8h",
+            )
+        elif max_iterations is not None:
             cap_key = Key("max_iterations", "count", "")
             max_iterations = self.count(
                 cap_key, max_iterations, (*path, "max_iterations"), f"{label}: 'max_iterations'"
@@ -541,7 +551,8 @@ class _StepReader:
         )
         info.loop = {
             "until": until,
-            "max_iterations": max_iterations or 1,
+            "max_iterations": max_iterations or (None if max_duration else 1),
+            "max_duration": max_duration,
             "on_exhausted": on_exhausted or "succeed",
             "parallel": bool(parallel),
         }

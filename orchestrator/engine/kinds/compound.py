@@ -12,10 +12,13 @@ oldest first (in `until`, the iteration just finished included), `loop.previous`
 them; the step's `iterations` view is that list, and
 `exhausted` says it stopped at `max_iterations` with `until` still false (a warning, or a
 failure with `on_exhausted: fail`). `max_iterations` may be an expression, rendered once.
+`max_duration` bounds a loop by time instead or as well: no iteration starts after it.
 """
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -86,9 +89,11 @@ def _item_home(
     return home, {**ctx, **names}
 
 
-def _cap(step: Step, ctx: dict[str, Any]) -> int:
+def _cap(step: Step, ctx: dict[str, Any]) -> int | None:
     assert step.loop is not None
     raw = step.loop.max_iterations
+    if raw is None:  # bounded by max_duration alone
+        return None
     value = raw.render(ctx) if isinstance(raw, Template) else raw
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -107,10 +112,16 @@ async def run_loop(
     assert step.loop is not None
     spec = step.loop
     cap = _cap(step, ctx)
+    # max_duration counts from when this process starts the loop (a resumed run starts again)
+    deadline = None if spec.max_duration is None else time.monotonic() + spec.max_duration
     history: list[dict[str, Any]] = []
     outputs: dict[str, Any] = {}
     iteration = 0
-    for iteration in range(1, cap + 1):
+    for iteration in itertools.count(1) if cap is None else range(1, cap + 1):
+        if deadline is not None and iteration > 1 and time.monotonic() >= deadline:
+            iteration -= 1
+            timed_out = True
+            break
         loop_vars = {
             "iteration": iteration,
             "index": iteration,
@@ -148,6 +159,8 @@ async def run_loop(
                 history=history,
                 exhausted=False,
             )
+    else:
+        timed_out = False
     exhausted = spec.until is not None  # a loop without `until` is a fixed count
     result = StepResult(
         StepStatus.SUCCEEDED,
@@ -157,8 +170,9 @@ async def run_loop(
         exhausted=exhausted,
     )
     if exhausted:
+        bound = f"max_duration={spec.max_duration:g}s" if timed_out else f"max_iterations={cap}"
         message = (
-            f"loop '{label}' stopped at max_iterations={cap} with 'until' still false "
+            f"loop '{label}' stopped at {bound} with 'until' still false "
             f"(steps.{step.id}.exhausted is true)"
         )
         if spec.on_exhausted == "fail":

@@ -1,5 +1,7 @@
 """The `set` kind: a data step, `set: "{{ expr }}"`; its output is the expression's native
-value, with no model call and no task.
+value, with no model call and no task. With `to_state: KEY` the value is also written to the
+state under KEY through `SharedState.update` (compare-and-set in a scope: the expression is
+evaluated again on the fresh value whenever another run wrote the key first).
 
 The value is made plain JSON (tuples and ranges become lists) because step outputs are stored
 and shown as JSON; a value that has no JSON form fails the step, naming its type.
@@ -37,5 +39,13 @@ def plain_json(value: Any) -> Any:
 async def set_step(
     run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any], path: str
 ) -> StepResult:
-    value = step.set_.render(ctx) if step.set_ is not None else None
-    return StepResult(StepStatus.SUCCEEDED, output=plain_json(value))
+    if step.to_state is None:
+        value = step.set_.render(ctx) if step.set_ is not None else None
+        return StepResult(StepStatus.SUCCEEDED, output=plain_json(value))
+
+    async def compute() -> Any:
+        # `ctx["state"]` is the run's `state.values`, refreshed by `update` before each try
+        return plain_json(step.set_.render(ctx) if step.set_ is not None else None)
+
+    value = await run.state.update(step.to_state, compute)
+    return StepResult(StepStatus.SUCCEEDED, output=value)
