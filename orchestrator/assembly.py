@@ -18,10 +18,10 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -379,15 +379,27 @@ def _client(
 
 
 async def _cancel_on_signals(engine: Any) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        count = 0
-        async for signum in signals:
-            count += 1
-            if count > 1:
-                os._exit(130)  # a second signal: leave at once
-            name = signal.Signals(signum).name
-            print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
-            engine.cancel(name)
+    """Cancel the run on SIGINT/SIGTERM, also one that came while the process was loading (the
+    CLI deferred them at start, `orchestrator.interrupts`); a second one exits at once."""
+    from orchestrator import interrupts
+
+    loop = asyncio.get_running_loop()
+
+    def cancel(name: str) -> None:
+        print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
+        engine.cancel(name)
+
+    fresh = interrupts.defer()  # already in place when the CLI started this process
+    try:
+        # The handler runs between bytecodes, maybe mid-render: it only schedules the cancel.
+        def schedule(name: str) -> None:
+            loop.call_soon_threadsafe(cancel, name)
+
+        with interrupts.listening(schedule):
+            await anyio.sleep_forever()
+    finally:
+        if fresh:
+            interrupts.restore()
 
 
 # --- the Python API ----------------------------------------------------------------------------

@@ -104,6 +104,7 @@ class EngineConfig(_Model):
     heartbeat: float = 5.0
     stale_after: float = 30.0
     transport: str = "aiohttp"
+    max_value_bytes: int = Field(10_000_000, gt=0)  # one rendered value or stored output
 
     _durations = field_validator("timeout", "heartbeat", "stale_after", mode="before")(
         _duration_validator

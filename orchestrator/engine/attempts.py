@@ -14,6 +14,7 @@ or the command; say how one attempt runs); the runner does the rest, the same wa
   or empty-reply nudge inside one (`TaskFailed.repairs`) draws from it, and the next attempt may
   repair only what is left (`Prepared.allow_repairs`), so a reply that never fits its schema
   costs 1 + retries calls, never (1 + retries)^2;
+- an output over `engine.max_value_bytes` fails the task, naming the step and the limit;
 - the task's status only moves forward (`states.advance`): one `TaskStarted`, one
   `TaskFinished`, with what every attempt cost, also when it is cancelled mid-attempt.
 """
@@ -43,6 +44,7 @@ from orchestrator.errors import (
 from orchestrator.events import TaskFinished, TaskRetried, TaskStarted
 from orchestrator.ids import new_id
 from orchestrator.states import TaskStatus, advance
+from orchestrator.workflow.templates import current_value_limit, value_size
 
 
 class Stop:
@@ -201,12 +203,12 @@ class TaskRunner:
                     return state.end(TaskStatus.FAILED, None, str(exc), state.earlier)
                 if isinstance(ended, TaskResult):
                     ended.add_spent(state.earlier)
-                    return state.end(TaskStatus.SUCCEEDED, ended.output, None, ended)
+                    return state.end_bounded(TaskStatus.SUCCEEDED, ended.output, None, ended)
                 if ended.status == TaskStatus.SUCCEEDED:
                     spent = ended.spent or TaskResult(output=ended.output)
                     spent.add_spent(state.earlier)
-                    return state.end(ended.status, ended.output, None, spent)
-                return state.end(ended.status, ended.output, ended.error, None)
+                    return state.end_bounded(ended.status, ended.output, None, spent)
+                return state.end_bounded(ended.status, ended.output, ended.error, None)
         except anyio.get_cancelled_exc_class():  # also while waiting to retry
             state.end(TaskStatus.CANCELLED, None, "cancelled", None)
             raise
@@ -240,6 +242,21 @@ class _Attempts:
             )
         )
         await runner.sleep(wait)
+
+    def end_bounded(
+        self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None
+    ) -> TaskOutcome:
+        """`end`, but an output over `engine.max_value_bytes` fails the task instead of being
+        stored (the store must never be handed a value it cannot write)."""
+        limit = current_value_limit()
+        size = value_size(output) if output is not None else 0
+        if size > limit:
+            error = (
+                f"step '{self.path}': output is {size} bytes, over engine.max_value_bytes="
+                f"{limit} (raise it in orchestrate.yaml, or make the step return less)"
+            )
+            return self.end(TaskStatus.FAILED, None, error, spent)
+        return self.end(status, output, error, spent)
 
     def end(
         self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None
