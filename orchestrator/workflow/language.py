@@ -96,6 +96,7 @@ KeyType = Literal[
     "agent_tools",  # tool names as a comma string or a list (Claude Code's front matter)
     "list",  # a non-empty list of any values
     "mcp_servers",  # name -> an MCP server as Claude Code's .mcp.json writes it
+    "sandbox",  # auto | on | off, or {mode, network} (environment.step_sandbox)
     "any",
 ]
 SIMPLE_TYPES: frozenset[str] = frozenset(
@@ -159,6 +160,15 @@ CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
 LOOP_NAMES = ("iteration", "index", "previous", "history")
 # What `steps.<id>.<name>` may read (the loader refuses any other attribute, as a run would).
 STEP_VIEW_NAMES = ("output", "status", "error", "exit_code", "iterations", "exhausted")
+
+# Bash calls (agent steps) and `run:` commands of this step: the settings' `sandbox:` overridden.
+_SANDBOX_KEY = Key(
+    "sandbox",
+    "sandbox",
+    "auto, on or off, or {mode, network}: the sandbox this step's commands run in "
+    "(over the settings' `sandbox:`).",
+    example={"network": True},
+)
 
 _MODEL_DOC = "An alias from the settings (opus, sonnet, haiku, fable) or a full model id."
 
@@ -398,6 +408,7 @@ KINDS = (
                 "Tools whose every call waits for a person's approval, or `all`.",
                 example=["Bash"],
             ),
+            _SANDBOX_KEY,
         ),
         fan_out=True,
     ),
@@ -465,6 +476,7 @@ KINDS = (
                 "text (default) or json (stdout parsed as JSON).",
                 example="json",
             ),
+            _SANDBOX_KEY,
         ),
         fan_out=True,
     ),

@@ -214,6 +214,7 @@ class Step(_Model):
     isolation: Literal["none", "worktree"] = "none"
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     approve: list[str] | None = None  # tool names, or ["all"]
+    sandbox: dict[str, Any] | None = None  # agent and run steps: environment.step_sandbox's keys
     # merge
     merge: MergeKind | None = None
     from_: str | None = None

@@ -128,6 +128,19 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
     "list": lambda key: {"type": "array", "minItems": 1},
     "any": lambda key: {},
     "mcp_servers": lambda key: {"type": "object", "additionalProperties": {"type": "object"}},
+    "sandbox": lambda key: {
+        "anyOf": [
+            {"enum": ["auto", "on", "off", True, False]},
+            {
+                "type": "object",
+                "properties": {
+                    "mode": {"enum": ["auto", "on", "off", True, False]},
+                    "network": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    },
 }
 _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 

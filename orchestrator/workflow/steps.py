@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 
+from orchestrator.environment import step_sandbox
 from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown_tool_message
 from orchestrator.workflow import fields, references
@@ -453,6 +454,15 @@ class _StepReader:
     def mcp_servers(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
         return read_mcp_servers(self.ctx, value, path, what)
 
+    def sandbox(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            return step_sandbox(value)
+        except ValueError as exc:
+            self.ctx.err(path, f"{what}: {exc}")
+            return None
+
     def merge_only(self, key: Key, value: Any, path: Path_) -> None:
         """`into` and `on_conflict` say how branches merge: other merges ignore them."""
         if key.name in self.raw and self.raw.get("merge") != "branches":
@@ -612,6 +622,7 @@ _READERS: dict[str, _Reader] = {
     "count": _StepReader.count,
     "expressions": _StepReader.expressions,
     "mcp_servers": _StepReader.mcp_servers,
+    "sandbox": _StepReader.sandbox,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,
