@@ -202,8 +202,8 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
 
     --json prints {id, workflow, workflow_path, status, started_at, finished_at, duration_s,
     sandbox: {mode, network, backend, version?, path?, problem?} (as the last process to run it
-    recorded it), inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total, tasks_succeeded,
-    tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
+    recorded it), inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total,
+    tasks_succeeded, tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
     calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
     errors: [{step, task, label, error}], questions: [as in `runs waiting`, answered ones too],
     totals: {input_tokens,
@@ -223,7 +223,7 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         errors = _errors(store.step_records(run_id), failed)
         questions = [q.to_dict() for q in Questions(store).of_run(run_id)]
         started = store.events(run_id, type="run_started")  # one per process that ran it
-        sandbox = started[-1].payload.get("sandbox") if started else None
+        sandbox = (started[-1].payload or {}).get("sandbox") if started else None
     detail: dict[str, Any] = {
         **{k: v for k, v in base.items() if k not in _TOTALS},
         "sandbox": sandbox,
