@@ -203,8 +203,9 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     --json prints {id, workflow, workflow_path, status, started_at, finished_at, duration_s,
     sandbox: {mode, network, backend, version?, path?, problem?} (as the last process to run it
     recorded it), inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total,
-    tasks_succeeded, tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
-    calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
+    tasks_succeeded, tasks_failed, tasks_skipped, input_tokens, output_tokens,
+    cache_creation_input_tokens, calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown,
+    duration_s, cache_hit_ratio}],
     errors: [{step, task, label, error}], questions: [as in `runs waiting`, answered ones too],
     totals: {input_tokens,
     output_tokens, cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd,
