@@ -105,6 +105,7 @@ class EngineConfig(_Model):
     stale_after: float = 30.0
     transport: str = "aiohttp"
     max_value_bytes: int = Field(10_000_000, gt=0)  # one rendered value or stored output
+    durable_calls: bool = True  # recorded calls are committed before the next request leaves
 
     _durations = field_validator("timeout", "heartbeat", "stale_after", mode="before")(
         _duration_validator
