@@ -103,8 +103,24 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
+def clean_costs(value: Any) -> Any:
+    """`value` with every `*cost_usd` rounded to 8 decimals (a hundred-millionth of a dollar):
+    a sum of many prices is `0.1380599999999999` in binary floating point, not the `0.13806` a
+    person (or a script comparing totals) expects."""
+    if isinstance(value, dict):
+        return {
+            k: round(v, 8)
+            if isinstance(v, float) and isinstance(k, str) and k.endswith("cost_usd")
+            else clean_costs(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [clean_costs(v) for v in value]
+    return value
+
+
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json.dumps(clean_costs(value), indent=2, ensure_ascii=False, default=str))
 
 
 _TOTALS = (
@@ -407,7 +423,7 @@ def logs(
             for rec in records:
                 after = max(after, rec.seq or 0)
                 if json_:
-                    sys.stdout.write(json.dumps(rec.to_dict(), default=str) + "\n")
+                    sys.stdout.write(json.dumps(clean_costs(rec.to_dict()), default=str) + "\n")
                 else:
                     text = printer.line(rec)
                     if text is not None:
