@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
@@ -25,21 +24,21 @@ class _Argument(TyperArgument):
     def _rich_display_name(self) -> str:
         return self.display_name_raw
 
-    def display_type_rich(self, ctx: click.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
 
 class _Option(TyperOption):
     """`--format FORMAT`, not `--format <str>`: a value's name, as click shows it."""
 
-    def display_type_rich(self, ctx: click.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         if self.metavar is not None:
             return self.metavar
         name = (self.name or "value").upper()
         return name + "..." if self.nargs != 1 else name
 
 
-def _plain_arguments(command: click.Command) -> None:
+def _plain_arguments(command: Any) -> None:  # typer's own (vendored) click types
     for param in command.params:  # same state, only how help shows them differs
         if type(param) is TyperArgument:
             param.__class__ = _Argument
