@@ -276,9 +276,9 @@ def _report(outcome: RunOutcome, flags: RunFlags) -> None:
         }
         print(json.dumps(final, ensure_ascii=False, default=str))
     else:
-        if outcome.error:
+        if outcome.error and flags.quiet:
             print(f"{outcome.status}: {outcome.error}", file=sys.stderr)
-        elif not flags.quiet:
+        elif not flags.quiet:  # the progress above already showed the error, once
             print(f"{outcome.status}: run {outcome.run_id}", file=sys.stderr)
         if outcome.outputs is not None:
             for name, value in outcome.outputs.items():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -45,3 +48,34 @@ def test_json_costs_are_rounded_to_eight_decimals() -> None:
     assert json.dumps(clean_costs(noisy)) == (
         '{"cost_usd": 0.13806, "steps": [{"cost_usd": 0.3, "calls": 3}]}'
     )
+
+
+def _failing_run(tmp_path: Path, *flags: str) -> list[str]:
+    (tmp_path / "wf.yaml").write_text(
+        'version: 1\nname: f\nsteps:\n  - id: a\n    run: "echo disk is full >&2; exit 3"\n'
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "orchestrate"),
+            "run",
+            "wf.yaml",
+            "--db",
+            "s.db",
+            *flags,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a bound against a hang only
+    )
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
+
+
+def test_a_failed_run_step_shows_its_stderr_and_the_run_error_once(tmp_path: Path) -> None:
+    lines = _failing_run(tmp_path)
+    run_lines = [line for line in lines if "run failed" in line]
+    assert len(run_lines) == 1 and "command exited with code 3: disk is full" in run_lines[0]
+    assert re.fullmatch(r"failed: run \w+", lines[-1]), lines[-1]  # not the error a second time
+    quiet = _failing_run(tmp_path, "-q")
+    assert quiet[1:] == ["failed: step 'a': command exited with code 3: disk is full"]
