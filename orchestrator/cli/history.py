@@ -85,6 +85,24 @@ def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
         store.close()
 
 
+def _wait_for_a_run(ctx: _Ctx, poll: float) -> None:
+    """`runs logs last --follow` started before the run it is meant for: wait for one to exist
+    (a second terminal is usually opened first) instead of failing with "no runs yet"."""
+    told = False
+    while True:
+        if not _no_database(ctx.db):
+            try:
+                with _store(ctx) as store:
+                    if store.list_runs(limit=1):
+                        return
+            except Exception:  # a store being created right now: not yet
+                pass
+        if not told:
+            print("waiting for a run to start (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(poll)
+
+
 def _resolve(store: Store, ref: str) -> str:
     try:
         return store.resolve_run(ref)
@@ -399,6 +417,8 @@ def logs(
     `runs transcript`, `runs tasks --json`, `runs show --json`, or all of it: `runs export`).
     """
     ctx = _Ctx(db)
+    if follow and run == "last":
+        _wait_for_a_run(ctx, poll)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
         if text:  # from the run's JSON log, which holds the deltas the store does not (cli/web.py)
