@@ -243,6 +243,7 @@ async def execute(
     `waiting`. The store stays open; the caller closes it."""
     from orchestrator import ui
     from orchestrator.engine import Engine, RunRequest
+    from orchestrator.events import SimulatorUsed
 
     limits = limits or Limits()
     runtimes: dict[str, Any] = {}
@@ -275,6 +276,8 @@ async def execute(
             def to_store(event: Event) -> None:
                 if event.type != "text_delta":  # deltas go to the run log only (README: volume)
                     writer.send(event)
+                if sim is not None and event.type == "run_started":  # `resume` reads it back
+                    writer.send(SimulatorUsed(run_id=event.run_id, config=simulator_settings(sim)))
 
             all_sinks: list[Sink] = [to_store, log, *sinks]
             if telemetry is not None:
@@ -360,6 +363,41 @@ class _DurableCalls:
 
     def __getattr__(self, name: str) -> Any:  # batches, and whatever else the client offers
         return getattr(self._inner, name)
+
+
+_SIM_FIELDS = (
+    "seed",
+    "latency_s",
+    "jitter",
+    "faults",
+    "list_len",
+    "tool_calls",
+    "rate_limits",
+    "retry_after_s",
+    "models",
+)
+
+
+def simulator_settings(sim: SimConfig) -> dict[str, Any]:
+    """What a run records of its simulator: everything but the scripted rules (a script is for
+    one run; a resume answers the rest as the simulator does by default)."""
+    return {name: getattr(sim, name) for name in _SIM_FIELDS}
+
+
+def recorded_simulator(store: Store, run_ref: str) -> SimConfig | None:
+    """The simulator a run used (None: it called the real API), for `resume` without
+    `--simulate`."""
+    from orchestrator.sim import SimConfig
+
+    try:
+        run_id = store.resolve_run(run_ref)
+    except (LookupError, ValueError, UsageError):
+        return None  # resume_run reports the bad reference
+    used = store.events(run_id, type="simulator_used")
+    if not used:
+        return None
+    config = (used[-1].payload or {}).get("config") or {}
+    return SimConfig(**{k: v for k, v in config.items() if k in _SIM_FIELDS})
 
 
 def _desk(

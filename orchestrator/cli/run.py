@@ -429,6 +429,10 @@ def resume(
     settings = flags.settings()
     sim = flags.sim_config()
     store = Store.open(settings.engine.db)
+    if sim is None:  # a simulated run is resumed on the simulator, as it ran
+        sim = assembly.recorded_simulator(store, run_ref)
+        if sim is not None:
+            print(f"run {run_ref} was simulated: resuming on the simulator", file=sys.stderr)
     try:
         plan = assembly.resume_run(store, settings, run_ref, sim=sim, use_current=use_current)
     except BaseException:
