@@ -18,29 +18,35 @@ long render never holds a cancelled run.
 
 from __future__ import annotations
 
-import contextvars
 import copy
-import functools
 import itertools
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace, generate_lorem_ipsum
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from orchestrator import interrupts
 from orchestrator.errors import OrchestrateError
 from orchestrator.names import did_you_mean
+from orchestrator.workflow.bounds import (
+    DEFAULT_VALUE_LIMIT,
+    MAX_VALUE_SIZE,
+    BoundedSandbox,
+    check_size,
+    current_value_limit,
+    install_bounds,
+    too_big,
+    value_limit,
+    value_size,
+)
 
 __all__ = [
     "DEFAULT_VALUE_LIMIT",
@@ -74,67 +80,6 @@ def _shquote(value: Any) -> str:
     """One shell word: a string as it is, anything else (a structured output, a number) as its
     JSON text, so `{{ steps.x.output | shquote }}` never fails on a model's JSON."""
     return shlex.quote(value if isinstance(value, str) else _tojson(value))
-
-
-MAX_VALUE_SIZE = 10_000_000  # characters or items one `*` or `**` may produce
-DEFAULT_VALUE_LIMIT = 10_000_000  # bytes of one rendered value (`engine.max_value_bytes`)
-
-_LIMIT: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "orchestrate_value_limit", default=DEFAULT_VALUE_LIMIT
-)
-_WIDTH = re.compile(r"\d+")
-
-
-@contextmanager
-def value_limit(limit: int) -> Iterator[None]:
-    """Within this block (and the tasks it starts), a rendered value may hold `limit` bytes."""
-    token = _LIMIT.set(limit)
-    try:
-        yield
-    finally:
-        _LIMIT.reset(token)
-
-
-def current_value_limit() -> int:
-    """The bytes one value may hold here (the run's `engine.max_value_bytes`)."""
-    return _LIMIT.get()
-
-
-def _too_big(what: str) -> SecurityError:
-    return SecurityError(
-        f"{what} would be over engine.max_value_bytes={_LIMIT.get()}; "
-        "raise it in orchestrate.yaml if the value is meant to be that large"
-    )
-
-
-def _check_size(size: int, what: str) -> None:
-    if size > _LIMIT.get():
-        raise _too_big(what)
-
-
-def _check_widths(fmt: Any, what: str) -> None:
-    """A format string (`%`, `format`) whose field widths or precisions alone pass the limit."""
-    if isinstance(fmt, str):
-        for number in _WIDTH.findall(fmt):
-            if len(number) > 18 or int(number) > _LIMIT.get():
-                raise _too_big(what)
-
-
-def value_size(value: Any) -> int:
-    """About the bytes of `value` as stored: a string's UTF-8, anything else its JSON."""
-    if isinstance(value, str):
-        if len(value) * 4 <= _LIMIT.get():  # its UTF-8 cannot pass the limit: skip encoding
-            return len(value)
-        return len(value.encode("utf-8", "replace"))
-    if isinstance(value, dict):
-        return sum(value_size(k) + value_size(v) + 4 for k, v in value.items()) + 2
-    if isinstance(value, list | tuple):
-        return sum(value_size(v) + 1 for v in value) + 2
-    return len(str(value))
-
-
-# str methods that build a value from a width or count: the width is checked before the call.
-_PADDING = frozenset({"ljust", "rjust", "center", "zfill"})
 
 
 def _zip(first: Iterable[Any], *others: Iterable[Any]) -> list[list[Any]]:
@@ -175,136 +120,8 @@ def _pluck(items: Iterable[Any], key: Any) -> list[Any]:
     return out
 
 
-def _check_str_call(owner: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Refuse a str method call whose result would pass the limit, before it allocates."""
-    what = f"'...'.{name}()"
-    if name in _PADDING and args and isinstance(args[0], int):
-        _check_size(args[0], what)
-    elif name == "expandtabs":
-        size = args[0] if args else kwargs.get("tabsize", 8)
-        if isinstance(size, int):
-            _check_size(owner.count("\t") * size + len(owner), what)
-    elif name in ("format", "format_map"):
-        _check_widths(owner, what)
-    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str):
-        old, new = args[0], args[1]
-        if isinstance(new, str) and len(new) > len(old):
-            hits = owner.count(old) if old else len(owner) + 1
-            _check_size(len(owner) + hits * (len(new) - len(old)), what)
-    elif name == "join" and args and isinstance(args[0], list | tuple):
-        parts = args[0]
-        size = len(owner) * len(parts) + sum(len(p) for p in parts if isinstance(p, str))
-        _check_size(size, what)
-
-
-def _bounded_filter(name: str, check: Callable[..., None]) -> Callable[..., Any]:
-    original = DEFAULT_FILTERS[name]
-    # `join`, `replace`... take Jinja's eval context first (`pass_eval_context`): keep the mark
-    # (`update_wrapper` copies it) and check only the filter's own arguments.
-    skip = 1 if hasattr(original, "jinja_pass_arg") else 0
-
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        check(*args[skip:], **kwargs)
-        return original(*args, **kwargs)
-
-    return functools.update_wrapper(bounded, original)
-
-
-def _check_center(value: Any, width: int = 80) -> None:
-    if isinstance(width, int):
-        _check_size(width, "the center filter")
-
-
-def _check_indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> None:
-    if isinstance(width, int):
-        lines = str(value).count("\n") + 1
-        _check_size(len(str(value)) + width * lines, "the indent filter")
-    elif isinstance(width, str):
-        _check_size(len(str(value)) + len(width) * (str(value).count("\n") + 1), "indent")
-
-
-def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
-    _check_widths(value, "the format filter")
-
-
-def _check_join(value: Any, d: Any = "", attribute: Any = None) -> None:
-    if isinstance(value, list | tuple) and isinstance(d, str):
-        size = len(d) * len(value) + sum(len(v) for v in value if isinstance(v, str))
-        _check_size(size, "the join filter")
-
-
-def _check_replace(*args: Any, **kwargs: Any) -> None:
-    strings = [a for a in args if isinstance(a, str)]
-    if len(strings) >= 3:
-        owner, old, new = strings[-3:]
-        if len(new) > len(old):
-            hits = owner.count(old) if old else len(owner) + 1
-            _check_size(len(owner) + hits * (len(new) - len(old)), "the replace filter")
-
-
-def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    """Jinja's `lipsum`, bounded: each paragraph is at most `max` words of ~10 bytes."""
-    if isinstance(n, int) and isinstance(max, int):
-        _check_size(n * max * 12, "lipsum()")
-    return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
-
-
-class _BoundedNamespace(Namespace):
-    """`namespace()` whose assignments (`{% set ns.x = ns.x ~ ns.x %}` in a loop) are bounded."""
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        _check_size(value_size(value), f"namespace attribute '{name}'")
-        super().__setitem__(name, value)
-
-
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """Also bounds `*` and `**`: `{{ 'a' * 10**10 }}` would otherwise exhaust memory, even at
-    load time, since Jinja folds constant expressions while compiling. Intercepted operators
-    are neither folded at compile time nor unbounded at run time."""
-
-    def _multiply(self, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            numbers = isinstance(right, int | float) and isinstance(left, int | float)
-            if numbers and abs(right) > 64 and abs(left) > 1:
-                raise SecurityError(f"{left!r} ** {right!r} is too large")
-            return left**right
-        for seq, times in ((left, right), (right, left)):
-            repeated = isinstance(seq, str | list | tuple) and isinstance(times, int)
-            if repeated and len(seq) * times > MAX_VALUE_SIZE:
-                raise SecurityError("a repeated value over 10 million long")
-            if repeated:
-                _check_size(len(seq) * times, "a repeated value")
-        return left * right
-
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%":
-            _check_widths(left, "a `%` format")
-            return left % right
-        if operator == "+":
-            sized = isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple)
-            if sized:
-                _check_size(len(left) + len(right), "a joined value")
-            return left + right
-        return self._multiply(operator, left, right)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        target = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
-        owner, name = getattr(target, "__self__", None), getattr(target, "__name__", "")
-        if isinstance(owner, str):
-            _check_str_call(owner, name, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # Data before methods: `steps.items` is the step named `items`, not dict.items.
-        if isinstance(obj, Mapping) and isinstance(attribute, str) and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
-
-
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = _BoundedSandbox(
+    env = BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -320,14 +137,8 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env.filters["chunks"] = _chunks
     env.filters["enumerate"] = _enumerate
     env.filters["pluck"] = _pluck
-    # Filters that build a value from a width or a count, bounded before they allocate.
-    env.filters["center"] = _bounded_filter("center", _check_center)
-    env.filters["indent"] = _bounded_filter("indent", _check_indent)
-    env.filters["format"] = _bounded_filter("format", _check_format)
-    env.filters["join"] = _bounded_filter("join", _check_join)
-    env.filters["replace"] = _bounded_filter("replace", _check_replace)
-    env.globals["lipsum"] = _lipsum
-    env.globals["namespace"] = _BoundedNamespace
+    # Filters and globals that build a value from a width or a count, bounded (bounds.py).
+    install_bounds(env)
     return env
 
 
@@ -645,7 +456,7 @@ class Template:
             if self._expr is not None:
                 value = self._expr(**context)
                 _raise_if_undefined(value)
-                _check_size(value_size(value), "the value")
+                check_size(value_size(value), "the value")
                 return value
             return _render_literal(self._literal, context)
         except TemplateError:
@@ -692,7 +503,7 @@ class Template:
 def _render_text(template: jinja2.Template, context: dict[str, Any]) -> str:
     """Render chunk by chunk, so that a huge output fails as soon as it passes the limit and a
     signal stops a long render (the handler runs between bytecodes; this loop sees its flag)."""
-    limit = _LIMIT.get()
+    limit = current_value_limit()
     parts: list[str] = []
     size = 0
     for chunk in template.generate(context):
@@ -701,7 +512,7 @@ def _render_text(template: jinja2.Template, context: dict[str, Any]) -> str:
             raise TemplateError(f"rendering stopped by {signal_name}")
         size += len(chunk)
         if size > limit:
-            raise _too_big("the rendered text")
+            raise too_big("the rendered text")
         parts.append(chunk)
     return "".join(parts)
 
