@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from orchestrator.cli._json import clean_costs
 from orchestrator.cli.app import runs_app
 from orchestrator.errors import UsageError
 
@@ -119,22 +120,6 @@ def _console() -> Console:
     # COLUMNS still wins when set.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
     return Console(highlight=False, soft_wrap=False, width=width)
-
-
-def clean_costs(value: Any) -> Any:
-    """`value` with every `*cost_usd` rounded to 8 decimals (a hundred-millionth of a dollar):
-    a sum of many prices is `0.1380599999999999` in binary floating point, not the `0.13806` a
-    person (or a script comparing totals) expects."""
-    if isinstance(value, dict):
-        return {
-            k: round(v, 8)
-            if isinstance(v, float) and isinstance(k, str) and k.endswith("cost_usd")
-            else clean_costs(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [clean_costs(v) for v in value]
-    return value
 
 
 def _print_json(value: Any) -> None:

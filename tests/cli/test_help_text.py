@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.cli.history import clean_costs
+from orchestrator.cli._json import clean_costs
 
 COMMANDS = [
     ["run"],
