@@ -18,12 +18,12 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
-import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -259,6 +259,7 @@ async def execute(
     the host closes. The store stays open; the caller closes it."""
     from orchestrator import ui
     from orchestrator.engine import Engine, RunRequest
+    from orchestrator.events import SimulatorUsed
     from orchestrator.store import AsyncScopes
 
     limits = limits or Limits()
@@ -302,6 +303,8 @@ async def execute(
             def to_store(event: Event) -> None:
                 if event.type != "text_delta":  # deltas go to the run log only (README: volume)
                     writer.send(event)
+                if sim is not None and event.type == "run_started":  # `resume` reads it back
+                    writer.send(SimulatorUsed(run_id=event.run_id, config=simulator_settings(sim)))
 
             all_sinks: list[Sink] = [to_store, log, *sinks]
             if telemetry is not None:
@@ -327,7 +330,7 @@ async def execute(
 
             engine = Engine(
                 settings=settings,
-                llm=llm,
+                llm=_DurableCalls(llm, writer.flush) if settings.engine.durable_calls else llm,
                 emit=emit,
                 worker=worker,
                 runtimes=runtimes,
@@ -393,6 +396,68 @@ async def _claude_code_on_node(spec: Any, ctx: Any) -> Any:
         return await runtime(spec, ctx)
 
 
+class _DurableCalls:
+    """The run's client, with one rule: before a request leaves, every call recorded so far is
+    committed (one group commit serves every worker waiting at that moment). A kill -9 then
+    loses at most the last call of each task still running: the store holds every call that
+    reached the API except those of tasks it shows `running` (bench/kill_window.py)."""
+
+    def __init__(self, inner: LLM, flush: Callable[[], Awaitable[None]]) -> None:
+        self._inner = inner
+        self._flush = flush
+
+    async def create(
+        self,
+        request: dict[str, Any],
+        *,
+        stream: bool = False,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> LLMResponse:
+        await self._flush()
+        return await self._inner.create(request, stream=stream, on_delta=on_delta)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:  # batches, and whatever else the client offers
+        return getattr(self._inner, name)
+
+
+_SIM_FIELDS = (
+    "seed",
+    "latency_s",
+    "jitter",
+    "faults",
+    "list_len",
+    "tool_calls",
+    "rate_limits",
+    "retry_after_s",
+    "models",
+)
+
+
+def simulator_settings(sim: SimConfig) -> dict[str, Any]:
+    """What a run records of its simulator: everything but the scripted rules (a script is for
+    one run; a resume answers the rest as the simulator does by default)."""
+    return {name: getattr(sim, name) for name in _SIM_FIELDS}
+
+
+def recorded_simulator(store: Store, run_ref: str) -> SimConfig | None:
+    """The simulator a run used (None: it called the real API), for `resume` without
+    `--simulate`."""
+    from orchestrator.sim import SimConfig
+
+    try:
+        run_id = store.resolve_run(run_ref)
+    except (LookupError, ValueError, UsageError):
+        return None  # resume_run reports the bad reference
+    used = store.events(run_id, type="simulator_used")
+    if not used:
+        return None
+    config = (used[-1].payload or {}).get("config") or {}
+    return SimConfig(**{k: v for k, v in config.items() if k in _SIM_FIELDS})
+
+
 def _desk(
     settings: Settings,
     plan: RunPlan,
@@ -450,15 +515,27 @@ def _client(
 
 
 async def _cancel_on_signals(engine: Any) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        count = 0
-        async for signum in signals:
-            count += 1
-            if count > 1:
-                os._exit(130)  # a second signal: leave at once
-            name = signal.Signals(signum).name
-            print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
-            engine.cancel(name)
+    """Cancel the run on SIGINT/SIGTERM, also one that came while the process was loading (the
+    CLI deferred them at start, `orchestrator.interrupts`); a second one exits at once."""
+    from orchestrator import interrupts
+
+    loop = asyncio.get_running_loop()
+
+    def cancel(name: str) -> None:
+        print(f"\n{name}: cancelling (again to exit at once)", file=sys.stderr)
+        engine.cancel(name)
+
+    fresh = interrupts.defer()  # already in place when the CLI started this process
+    try:
+        # The handler runs between bytecodes, maybe mid-render: it only schedules the cancel.
+        def schedule(name: str) -> None:
+            loop.call_soon_threadsafe(cancel, name)
+
+        with interrupts.listening(schedule):
+            await anyio.sleep_forever()
+    finally:
+        if fresh:
+            interrupts.restore()
 
 
 # --- the Python API ----------------------------------------------------------------------------

@@ -65,9 +65,18 @@ class SpecError(UsageError):
 class TaskFailed(OrchestrateError):
     """A worker could not finish its task (max_turns reached, output never valid, a fatal API
     error...). The message says why in words a person can act on. `spent` is what the calls
-    made so far cost (a `TaskResult` without output), so a failed task's tokens are counted."""
+    made so far cost (a `TaskResult` without output), so a failed task's tokens are counted.
+
+    One attempt budget per task (the step's `retries`): `repairs` is how much of it the worker
+    used on schema repairs and nudges inside the failed attempt, and `final` says another attempt
+    cannot help (the budget is spent, or the fix is the author's: raise max_tokens...)."""
 
     spent: Any = None
+
+    def __init__(self, message: str, *, final: bool = False, repairs: int = 0) -> None:
+        super().__init__(message)
+        self.final = final
+        self.repairs = repairs
 
 
 class Cancelled(OrchestrateError):

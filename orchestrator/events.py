@@ -62,6 +62,15 @@ class RunStarted(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class SimulatorUsed(Event):
+    """The run's model calls went to the built-in simulator (`--simulate`) with these settings
+    (`SimConfig`'s fields but its scripted rules), so `resume` uses it again unasked."""
+
+    type: ClassVar[str] = "simulator_used"
+    config: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     status: RunStatus  # succeeded | failed | cancelled | budget_exceeded
@@ -314,6 +323,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CancelRequested,
         QuestionAsked,
         QuestionAnswered,
+        SimulatorUsed,
     )
 }
 

@@ -8,10 +8,51 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+
+class _Argument(TyperArgument):
+    """Arguments as click and man pages show them: `RUN`, `[RUN]`, `FILE...` in the usage
+    line, and no Python type (`<str>`, `<list[Path]>`) after the name in the help."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        if self.nargs != 1 and not name.endswith("..."):
+            name += "..."
+        return name if self.required else f"[{name}]"
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class _Option(TyperOption):
+    """`--format FORMAT`, not `--format <str>`: a value's name, as click shows it."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        name = (self.name or "value").upper()
+        return name + "..." if self.nargs != 1 else name
+
+
+def _plain_arguments(command: Any) -> None:  # typer's own (vendored) click types
+    for param in command.params:  # same state, only how help shows them differs
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_arguments(sub)
 
 
 class _Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_arguments(self)  # the whole tree: typer builds the subcommands first
+
     def invoke(self, ctx: Any) -> Any:
         from orchestrator.errors import EXIT_CANCELLED, OrchestrateError, SpecError
 

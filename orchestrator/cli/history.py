@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from orchestrator.cli._json import clean_costs
 from orchestrator.cli.app import runs_app
 from orchestrator.errors import UsageError
 
@@ -85,6 +86,24 @@ def _store(ctx: _Ctx, *, readonly: bool = True) -> Iterator[Store]:
         store.close()
 
 
+def _wait_for_a_run(ctx: _Ctx, poll: float) -> None:
+    """`runs logs last --follow` started before the run it is meant for: wait for one to exist
+    (a second terminal is usually opened first) instead of failing with "no runs yet"."""
+    told = False
+    while True:
+        if not _no_database(ctx.db):
+            try:
+                with _store(ctx) as store:
+                    if store.list_runs(limit=1):
+                        return
+            except Exception:  # a store being created right now: not yet
+                pass
+        if not told:
+            print("waiting for a run to start (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(poll)
+
+
 def _resolve(store: Store, ref: str) -> str:
     try:
         return store.resolve_run(ref)
@@ -104,7 +123,7 @@ def _console() -> Console:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json.dumps(clean_costs(value), indent=2, ensure_ascii=False, default=str))
 
 
 _TOTALS = (
@@ -201,9 +220,11 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     """Show one run: workflow, inputs, status, timings, a table per step, outputs, errors, totals.
 
     --json prints {id, workflow, workflow_path, status, started_at, finished_at, duration_s,
-    inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total, tasks_succeeded,
-    tasks_failed, tasks_skipped, input_tokens, output_tokens, cache_creation_input_tokens,
-    calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown, duration_s, cache_hit_ratio}],
+    sandbox: {mode, network, backend, version?, path?, problem?} (as the last process to run it
+    recorded it), inputs, outputs, error, steps: [{id, kind, status, iteration, tasks_total,
+    tasks_succeeded, tasks_failed, tasks_skipped, input_tokens, output_tokens,
+    cache_creation_input_tokens, calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown,
+    duration_s, cache_hit_ratio}],
     errors: [{step, task, label, error}], questions: [as in `runs waiting`, answered ones too],
     totals: {input_tokens,
     output_tokens, cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd,
@@ -222,8 +243,11 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         errors = _errors(store.step_records(run_id), failed)
         questions = [q.to_dict() for q in Questions(store).of_run(run_id)]
         every = [t.to_dict(output=False) for t in store.list_tasks(run_id)]
+        started = store.events(run_id, type="run_started")  # one per process that ran it
+        sandbox = (started[-1].payload or {}).get("sandbox") if started else None
     detail: dict[str, Any] = {
         **{k: v for k, v in base.items() if k not in _TOTALS},
+        "sandbox": sandbox,
         "inputs": rec.inputs or {},
         "outputs": rec.outputs,
         "steps": steps,
@@ -388,6 +412,8 @@ def logs(
     `runs transcript`, `runs tasks --json`, `runs show --json`, or all of it: `runs export`).
     """
     ctx = _Ctx(db)
+    if follow and run == "last":
+        _wait_for_a_run(ctx, poll)
     with _store(ctx) as store:
         run_id = _resolve(store, run)
         if text:  # from the run's JSON log, which holds the deltas the store does not (cli/web.py)
@@ -412,7 +438,7 @@ def logs(
             for rec in records:
                 after = max(after, rec.seq or 0)
                 if json_:
-                    sys.stdout.write(json.dumps(rec.to_dict(), default=str) + "\n")
+                    sys.stdout.write(json.dumps(clean_costs(rec.to_dict()), default=str) + "\n")
                 else:
                     text = printer.line(rec)
                     if text is not None:

@@ -288,9 +288,9 @@ def _report(outcome: RunOutcome, flags: RunFlags) -> None:
         }
         print(json.dumps(final, ensure_ascii=False, default=str))
     else:
-        if outcome.error:
+        if outcome.error and flags.quiet:
             print(f"{outcome.status}: {outcome.error}", file=sys.stderr)
-        elif not flags.quiet:
+        elif not flags.quiet:  # the progress above already showed the error, once
             print(f"{outcome.status}: run {outcome.run_id}", file=sys.stderr)
         if outcome.outputs is not None:
             for name, value in outcome.outputs.items():
@@ -441,6 +441,10 @@ def resume(
     settings = flags.settings()
     sim = flags.sim_config()
     store = Store.open(settings.engine.db)
+    if sim is None:  # a simulated run is resumed on the simulator, as it ran
+        sim = assembly.recorded_simulator(store, run_ref)
+        if sim is not None:
+            print(f"run {run_ref} was simulated: resuming on the simulator", file=sys.stderr)
     try:
         plan = assembly.resume_run(store, settings, run_ref, sim=sim, use_current=use_current)
     except BaseException:

@@ -6,10 +6,15 @@ or the command; say how one attempt runs); the runner does the rest, the same wa
 
 - a key that succeeded in an earlier process is not run again: its output is reused;
 - before a new task starts, the sink's pace is awaited and a stopped run starts nothing;
-- each attempt is bounded by the task's timeout; a timeout, a `TaskFailed` or a retryable API
-  error past the dispatcher's horizon is tried again after a jittered exponential wait, up to
-  the step's `retries` (API errors are not: the dispatcher already retried them); a budget
-  stop or a fatal error ends it at once;
+- each attempt is bounded by the task's timeout; a timeout or a `TaskFailed` is tried again
+  after a jittered exponential wait; a retryable API error past the dispatcher's horizon is not
+  (the dispatcher already retried it), nor a `TaskFailed` marked `final`; a budget stop or a
+  fatal error ends it at once;
+- one attempt budget per task, the step's `retries`: every new attempt and every schema repair
+  or empty-reply nudge inside one (`TaskFailed.repairs`) draws from it, and the next attempt may
+  repair only what is left (`Prepared.allow_repairs`), so a reply that never fits its schema
+  costs 1 + retries calls, never (1 + retries)^2;
+- an output over `engine.max_value_bytes` fails the task, naming the step and the limit;
 - the task's status only moves forward (`states.advance`): one `TaskStarted`, one
   `TaskFinished`, with what every attempt cost, also when it is cancelled mid-attempt;
 - a key that was in flight in an earlier process has its recorded calls (`recorded`, read from
@@ -43,6 +48,7 @@ from orchestrator.errors import (
 from orchestrator.events import TaskFinished, TaskRetried, TaskStarted
 from orchestrator.ids import new_id
 from orchestrator.states import TaskStatus, advance
+from orchestrator.workflow.templates import current_value_limit, value_size
 
 
 class Stop:
@@ -86,18 +92,23 @@ class Prepared:
     agent: str | None = None
     model: str | None = None
     system: str | None = None
+    # Told before each retry how much of the budget is left for repairs inside that attempt.
+    allow_repairs: Callable[[int], None] | None = None
 
 
 Prepare = Callable[[str], Prepared]  # given the new task id; raises OrchestrateError
 
 
-def should_retry(error: BaseException, attempt: int, retries: int, stop: StopReason | None) -> bool:
-    """Whether a failed attempt is tried again: only timeouts and `TaskFailed`, while the
-    step's retries last and the run goes on. A retryable API error reaching here has already
-    been retried by the dispatcher until its horizon."""
+def should_retry(error: BaseException, used: int, retries: int, stop: StopReason | None) -> bool:
+    """Whether a failed attempt is tried again: only timeouts and a `TaskFailed` that another
+    attempt could fix, while the task's budget lasts (`used`: attempts so far plus the repairs
+    made inside them) and the run goes on. A retryable API error reaching here has already been
+    retried by the dispatcher until its horizon."""
     if isinstance(error, RetryableError) or stop is not None:
         return False
-    return isinstance(error, TaskFailed | TimeoutError) and attempt <= retries
+    if isinstance(error, TaskFailed) and error.final:
+        return False
+    return isinstance(error, TaskFailed | TimeoutError) and used <= retries
 
 
 def retry_delay(attempt: int, retry: RetryConfig, rand: Callable[[], float]) -> float:
@@ -202,22 +213,27 @@ class TaskRunner:
                     return state.end(TaskStatus.WAITING, None, str(exc), spent)
                 except (TaskFailed, TimeoutError, RetryableError) as exc:
                     message = _failure_message(exc, task.timeout_s)
-                    if isinstance(exc, TaskFailed) and isinstance(exc.spent, TaskResult):
-                        state.earlier.add_spent(exc.spent)
-                    if not should_retry(exc, state.attempt, task.retries, self.stop.reason):
+                    if isinstance(exc, TaskFailed):
+                        state.repairs += exc.repairs
+                        if isinstance(exc.spent, TaskResult):
+                            state.earlier.add_spent(exc.spent)
+                    used = state.attempt + state.repairs
+                    if not should_retry(exc, used, task.retries, self.stop.reason):
                         return state.end(TaskStatus.FAILED, None, message, state.earlier)
+                    if task.allow_repairs is not None:
+                        task.allow_repairs(task.retries - used)
                     await state.before_retry(message)
                     continue
                 except FatalError as exc:
                     return state.end(TaskStatus.FAILED, None, str(exc), state.earlier)
                 if isinstance(ended, TaskResult):
                     ended.add_spent(state.earlier)
-                    return state.end(TaskStatus.SUCCEEDED, ended.output, None, ended)
+                    return state.end_bounded(TaskStatus.SUCCEEDED, ended.output, None, ended)
                 if ended.status == TaskStatus.SUCCEEDED:
                     spent = ended.spent or TaskResult(output=ended.output)
                     spent.add_spent(state.earlier)
-                    return state.end(ended.status, ended.output, None, spent)
-                return state.end(ended.status, ended.output, ended.error, None)
+                    return state.end_bounded(ended.status, ended.output, None, spent)
+                return state.end_bounded(ended.status, ended.output, ended.error, None)
         except anyio.get_cancelled_exc_class():  # also while waiting to retry
             state.end(TaskStatus.CANCELLED, None, "cancelled", None)
             raise
@@ -226,7 +242,7 @@ class TaskRunner:
 class _Attempts:
     """The state of one started task's attempts; ends it exactly once."""
 
-    __slots__ = ("attempt", "earlier", "path", "runner", "status", "task_id")
+    __slots__ = ("attempt", "earlier", "path", "repairs", "runner", "status", "task_id")
 
     def __init__(self, runner: TaskRunner, task_id: str, path: str) -> None:
         self.runner = runner
@@ -234,6 +250,7 @@ class _Attempts:
         self.path = path
         self.status = TaskStatus.RUNNING
         self.attempt = 0
+        self.repairs = 0  # schema repairs and nudges made inside failed attempts
         self.earlier = TaskResult(output=None)  # what failed attempts used: it counts too
 
     async def before_retry(self, error: str) -> None:
@@ -250,6 +267,21 @@ class _Attempts:
             )
         )
         await runner.sleep(wait)
+
+    def end_bounded(
+        self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None
+    ) -> TaskOutcome:
+        """`end`, but an output over `engine.max_value_bytes` fails the task instead of being
+        stored (the store must never be handed a value it cannot write)."""
+        limit = current_value_limit()
+        size = value_size(output) if output is not None else 0
+        if size > limit:
+            error = (
+                f"step '{self.path}': output is {size} bytes, over engine.max_value_bytes="
+                f"{limit} (raise it in orchestrate.yaml, or make the step return less)"
+            )
+            return self.end(TaskStatus.FAILED, None, error, spent)
+        return self.end(status, output, error, spent)
 
     def end(
         self, status: TaskStatus, output: Any, error: str | None, spent: TaskResult | None

@@ -38,8 +38,10 @@ async def run_command(
     timeout_s: float | None,
     env: dict[str, str] | None = None,
     sandbox: SandboxPolicy | None = None,
+    max_output_bytes: int | None = None,
 ) -> CommandResult:
-    """Raises `SandboxUnavailable` when the policy demands a sandbox that this machine lacks."""
+    """Raises `SandboxUnavailable` when the policy demands a sandbox that this machine lacks,
+    and a final `TaskFailed` when stdout passes `max_output_bytes` (stderr keeps its tail)."""
     policy = sandbox or SandboxPolicy()
     launch = await prepare_launch(
         ["bash", "-c", command], workspace=cwd, policy=policy, origin="run"
@@ -53,16 +55,28 @@ async def run_command(
     )
     stdout = bytearray()
     stderr = bytearray()
+    limit = max_output_bytes
+    overflow = False
 
-    async def pump(stream: Any, sink: bytearray) -> None:
+    async def pump(stream: Any, sink: bytearray, keep_tail: bool) -> None:
+        nonlocal overflow
         async for chunk in stream:
+            if overflow:
+                continue  # drain what is left after the kill
             sink.extend(chunk)
+            if limit is not None and len(sink) > limit:
+                if keep_tail:  # stderr: only its tail is ever shown
+                    del sink[: len(sink) - limit]
+                else:  # stdout is the output: past the limit the step fails (no huge value)
+                    overflow = True
+                    sink.clear()
+                    _kill_group(process.pid)
 
     try:
         with anyio.fail_after(timeout_s):
             async with anyio.create_task_group() as tg:
-                tg.start_soon(pump, process.stdout, stdout)
-                tg.start_soon(pump, process.stderr, stderr)
+                tg.start_soon(pump, process.stdout, stdout, False)
+                tg.start_soon(pump, process.stderr, stderr, True)
             code = await process.wait()
     except TimeoutError:
         _kill_group(process.pid)
@@ -74,6 +88,13 @@ async def run_command(
         with anyio.CancelScope(shield=True):
             await process.wait()
         raise
+    if overflow:
+        raise TaskFailed(
+            f"command printed over {limit} bytes on stdout, over engine.max_value_bytes (raise "
+            f"it in orchestrate.yaml, or write the output to a file in the workspace): "
+            f"{command[:200]}",
+            final=True,
+        )
     return CommandResult(
         stdout=stdout.decode("utf-8", "replace"),
         stderr=stderr.decode("utf-8", "replace"),

@@ -57,6 +57,7 @@ from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.events import Heartbeat, RunFinished, RunStarted, StepFinished, StepStarted
 from orchestrator.states import RunStatus, StepStatus, advance
 from orchestrator.workflow import Step
+from orchestrator.workflow.templates import value_limit
 
 __all__ = ["Engine", "WorkerFn"]
 
@@ -132,6 +133,11 @@ class Engine:
             self._scope.cancel()
 
     async def run(self, request: RunRequest) -> RunOutcome:
+        # Every value the run renders is bounded by the setting (workflow/templates.py).
+        with value_limit(self.settings.engine.max_value_bytes):
+            return await self._run(request)
+
+    async def _run(self, request: RunRequest) -> RunOutcome:
         run = _Run(self, request)
         await run.announce()
         scope = self._scope = anyio.CancelScope()

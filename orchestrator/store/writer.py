@@ -10,20 +10,27 @@ Invariants:
 - `flush()` returns once every event sent before the call is committed;
 - leaving the context commits everything still buffered, even when the surrounding scope is
   being cancelled (the final flush runs shielded) -- a SIGINT never loses the tail of a run;
-- if a commit fails, the error propagates out of the `async with` (cancelling its body) instead
-  of silently dropping events.
+- a value the database refuses as too big (SQLite's `string or blob too big`, an integer out
+  of range) never ends the writer: the batch is written again event by event, and the event the
+  database refuses is stored with its oversized fields cut (`_shrunk`), saying so; the engine
+  bounds values first (`engine.max_value_bytes`), so this is the last line, not the rule;
+- if a commit fails otherwise, the error propagates out of the `async with` (cancelling its
+  body) instead of silently dropping events.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 from sqlalchemy import Connection
+from sqlalchemy.exc import DataError
 
 from orchestrator.events import Event
 from orchestrator.store._plan import BatchPlan, TaskIndex
@@ -196,6 +203,18 @@ class StoreWriter:
             raise
 
     def _write(self, batch: list[Event]) -> None:
+        try:
+            self._write_batch(batch)
+        except _TOO_BIG:
+            for event in batch:  # find the event the database refuses; write the others
+                self._index = TaskIndex()  # the failed transaction's folding is void
+                try:
+                    self._write_batch([event])
+                except _TOO_BIG:
+                    self._index = TaskIndex()
+                    self._write_batch([_shrunk(event)])
+
+    def _write_batch(self, batch: list[Event]) -> None:
         if self._conn is None:
             self._conn = self._store._writer_connection()
         conn = self._conn
@@ -212,3 +231,40 @@ class StoreWriter:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+# What a database raises for a value it cannot hold (SQLite: `string or blob too big`, an
+# integer over 64 bits); anything else is a real failure and propagates.
+_TOO_BIG = (DataError, OverflowError)
+_KEPT_CHARS = 65_536  # of a field cut by `_shrunk`
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    try:
+        return len(json.dumps(value, default=str))
+    except (TypeError, ValueError, OverflowError):
+        return len(str(value))
+
+
+def _shrunk(event: Event) -> Event:
+    """`event` with every field over `_KEPT_CHARS` cut, each saying what was left out (a number
+    too large for the database becomes None)."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            changes[f.name] = None
+            continue
+        size = _size(value)
+        if size <= _KEPT_CHARS:
+            continue
+        note = f"[{size} characters not stored: over the database's size limit]"
+        if isinstance(value, str):
+            changes[f.name] = value[:_KEPT_CHARS] + "... " + note
+        elif isinstance(value, dict):
+            changes[f.name] = {"not_stored": note}
+        else:
+            changes[f.name] = note
+    return dataclasses.replace(event, **changes)

@@ -77,7 +77,10 @@ class RunTally:
     calls: int = 0
     call_retries: int = 0
     task_retries: int = 0
+    # Wall-clock time during which some call waited to be retried or the run was paused: the
+    # union of the waits, not their sum (200 workers waiting the same 10 s is 10 s, not 33 min).
     rate_limit_wait_s: float = 0.0
+    _waiting_until: float = 0.0
     concurrency: int | None = None
     warnings: int = 0
     last_warning: str | None = None
@@ -205,7 +208,7 @@ class RunTally:
     def _call_retried(self, event: ev.Event) -> None:
         assert isinstance(event, ev.CallRetried)
         self.call_retries += 1
-        self.rate_limit_wait_s += max(0.0, event.wait_s)
+        self._waited(event.ts, event.wait_s)
         self._mark_retrying(event.task_id, event.step_id, event.ts)
 
     def _call_finished(self, event: ev.Event) -> None:
@@ -229,7 +232,13 @@ class RunTally:
     def _rate_limited(self, event: ev.Event) -> None:
         assert isinstance(event, ev.RateLimited)
         self.concurrency = event.concurrency
-        self.rate_limit_wait_s += max(0.0, event.pause_s)
+        self._waited(event.ts, event.pause_s)
+
+    def _waited(self, start: float, wait_s: float) -> None:
+        end = start + max(0.0, wait_s)
+        if end > self._waiting_until:
+            self.rate_limit_wait_s += end - max(start, self._waiting_until)
+            self._waiting_until = end
 
     def _warning(self, event: ev.Event) -> None:
         assert isinstance(event, ev.Warning)

@@ -235,6 +235,17 @@ def cache_line(totals: Mapping[str, Any]) -> str | None:
     )
 
 
+def sandbox_text(sandbox: Row) -> str:
+    """`bubblewrap 0.8.0 (mode auto, network off)`, or `none: why (mode auto, network off)`."""
+    network = "on" if sandbox.get("network") else "off"
+    settings = f"(mode {sandbox.get('mode', '?')}, network {network})"
+    if sandbox.get("backend") == "bubblewrap":
+        version = f" {sandbox['version']}" if sandbox.get("version") else ""
+        return f"bubblewrap{version} {settings}"
+    problem = f": {sandbox['problem']}" if sandbox.get("problem") else ""
+    return f"none{problem} {settings}"
+
+
 def run_detail(detail: Row) -> RenderableType:
     """`runs show`: header, inputs, steps, outputs, errors, totals."""
     head = Table.grid(padding=(0, 2))
@@ -246,6 +257,9 @@ def run_detail(detail: Row) -> RenderableType:
     head.add_row("started", _local(detail.get("started_at")))
     head.add_row("finished", _local(detail.get("finished_at")))
     head.add_row("duration", fmt.duration(detail.get("duration_s")))
+    sandbox = detail.get("sandbox")
+    if isinstance(sandbox, dict):
+        head.add_row("sandbox", sandbox_text(sandbox))
     if detail.get("error"):
         head.add_row("error", Text(str(detail["error"]), style="red"))
     parts: list[RenderableType] = [head, Text("")]

@@ -9,9 +9,14 @@ message that says what to change.
 
 The loop: call; on `tool_use` run every client tool of the turn concurrently and answer with one
 `tool_result` per call, in the model's order; on `pause_turn` send the assistant content back to
-let the server finish; on a final answer read the output and, when it is not the JSON asked for,
-send the problem back (up to `spec.retries` repairs). `max_turns` bounds the model's turns;
-repair calls are counted in `calls` but not in `turns`.
+let the server finish (at most `MAX_PAUSES` times in a row); on a final answer read the output
+and, when it is not the JSON asked for, send the problem back. An empty final reply (no text, no
+tool call) is never an output: the model is nudged in a new user turn, as Anthropic's docs advise,
+and the task fails when nudging does not help. Repairs and nudges share the task's one attempt
+budget, `spec.retries` (the engine lowers it for a retry by what earlier attempts used).
+`max_turns` bounds the model's turns; repair calls are counted in `calls` but not in `turns`.
+A failure that another attempt cannot fix (the budget spent, a `max_tokens` cut: the same
+`max_tokens` would cut it again) is a `final` `TaskFailed`.
 
 `Task`/`Agent` calls go to `ctx.delegate`, which runs each as a child task; they are numbered in
 the order the conversation made them (replayed turns included), so a resumed parent names the
@@ -48,6 +53,8 @@ from orchestrator.worker.output import OutputProblem, read_output, repair_messag
 from orchestrator.worker.request import base_request, first_user_content
 
 PREVIEW_CHARS = 200
+MAX_PAUSES = 5  # `pause_turn` continuations in a row before the task fails
+NUDGE = "Your reply was empty. Please continue and give your answer."
 
 
 class ToolResult(Protocol):
@@ -128,6 +135,7 @@ class _Conversation:
         self.children = 0  # `Task`/`Agent` calls so far: the next child's number
         replay = ctx.replay
         self.replay: Replay | None = replay if replay is not None and replay.claim() else None
+        self.repairs = 0  # drawn from the task's attempt budget, spec.retries
 
     async def call(self) -> dict[str, Any]:
         # A fresh list per call: the dispatcher may keep the request (events, store) after we
@@ -290,12 +298,14 @@ async def _run(spec: TaskSpec, ctx: WorkerContext, tools: Tools | None) -> TaskR
         return await _converse(spec, convo)
     except (TaskFailed, Waiting) as exc:
         exc.spent = convo.result(None, "", None)  # what the attempt used so far still counts
+        if isinstance(exc, TaskFailed):
+            exc.repairs = convo.repairs
         raise
 
 
 async def _converse(spec: TaskSpec, convo: _Conversation) -> TaskResult:
-    repairs = 0
     repairing = False
+    pauses = 0
     while True:
         if not repairing:
             if convo.turns >= spec.max_turns:
@@ -315,8 +325,16 @@ async def _converse(spec: TaskSpec, convo: _Conversation) -> TaskResult:
             continue
         if stop == "pause_turn":
             # A server tool (web search, fetch) paused a long turn: send it back to resume.
+            pauses += 1
+            if pauses > MAX_PAUSES:
+                raise TaskFailed(
+                    f"the model paused its turn (stop_reason=pause_turn) {pauses} times in a "
+                    "row; simplify the task or grant fewer server tools",
+                    final=True,
+                )
             convo.messages.append({"role": "assistant", "content": content})
             continue
+        pauses = 0
 
         text = final_text(content)
         if stop == "refusal":
@@ -324,28 +342,46 @@ async def _converse(spec: TaskSpec, convo: _Conversation) -> TaskResult:
         if stop == "model_context_window_exceeded":
             raise TaskFailed(
                 "the conversation outgrew the model's context window; shorten the prompt, "
-                "context or tool outputs"
+                "context or tool outputs",
+                final=True,
             )
         if stop == "max_tokens":
             if (spec.output is None or spec.output == "text") and text:
                 # Text output keeps what was written; the cut is reported, not hidden.
                 convo.warn(f"reply cut off at max_tokens={spec.max_tokens}; output is truncated")
                 return convo.result(text, text, stop)
-            raise TaskFailed(f"reply cut off at max_tokens={spec.max_tokens}; raise max_tokens")
+            # Not retried: the same max_tokens would cut the same reply again.
+            raise TaskFailed(
+                f"reply cut off at max_tokens={spec.max_tokens}; raise max_tokens on the step "
+                "(not retried: the same limit would cut the reply again)",
+                final=True,
+            )
+        if not text.strip() and not any(b.get("type") == "tool_use" for b in content):
+            if convo.repairs >= spec.retries:
+                raise TaskFailed(
+                    f"the model returned an empty reply (stop_reason={stop}) "
+                    f"{_after(convo.repairs, 'nudge')}; check the prompt and tool results",
+                    final=True,
+                )
+            convo.repairs += 1
+            repairing = True
+            # The empty turn is not echoed (the API refuses it): a new user turn asks again.
+            convo.messages.append({"role": "user", "content": NUDGE})
+            continue
 
         try:
             output = read_output(text, spec.output)
         except OutputProblem as problem:
-            if repairs >= spec.retries:
-                tries = f"{repairs} repair attempt{'s' if repairs != 1 else ''}"
-                raise TaskFailed(f"{problem.detail} (after {tries})") from None
-            repairs += 1
+            if convo.repairs >= spec.retries:
+                tries = _after(convo.repairs, "repair attempt")
+                raise TaskFailed(f"{problem.detail} ({tries})", final=True) from None
+            convo.repairs += 1
             repairing = True
-            convo.messages.append({"role": "assistant", "content": content or _EMPTY_TURN})
+            convo.messages.append({"role": "assistant", "content": content})
             convo.messages.append({"role": "user", "content": repair_message(problem)})
             continue
         return convo.result(output, text, stop)
 
 
-# The API refuses an assistant turn with no content; an empty final reply is echoed as this.
-_EMPTY_TURN = [{"type": "text", "text": "(empty reply)"}]
+def _after(count: int, what: str) -> str:
+    return f"after {count} {what}{'s' if count != 1 else ''}"

@@ -103,6 +103,7 @@ KeyType = Literal[
     "mcp_servers",  # name -> an MCP server as Claude Code's .mcp.json writes it
     "models",  # a model name, or a list of them: the first, then fallbacks on overload
     "resources",  # Ray's names: num_cpus, num_gpus, memory (bytes or 2GiB)
+    "sandbox",  # auto | on | off, or {mode, network} (environment.step_sandbox)
     "any",
 ]
 SIMPLE_TYPES: frozenset[str] = frozenset(
@@ -171,6 +172,15 @@ CONTEXT_NAMES = ("inputs", "steps", "loop", "run", "state", "env")
 LOOP_NAMES = ("iteration", "index", "previous", "history")
 # What `steps.<id>.<name>` may read (the loader refuses any other attribute, as a run would).
 STEP_VIEW_NAMES = ("output", "status", "error", "exit_code", "iterations", "exhausted")
+
+# Bash calls (agent steps) and `run:` commands of this step: the settings' `sandbox:` overridden.
+_SANDBOX_KEY = Key(
+    "sandbox",
+    "sandbox",
+    "auto, on or off, or {mode, network}: the sandbox this step's commands run in "
+    "(over the settings' `sandbox:`).",
+    example={"network": True},
+)
 
 _MODEL_DOC = "An alias from the settings (opus, sonnet, haiku, fable) or a full model id."
 
@@ -454,6 +464,7 @@ KINDS = (
                 "Tools whose every call waits for a person's approval, or `all`.",
                 example=["Bash"],
             ),
+            _SANDBOX_KEY,
         ),
         fan_out=True,
     ),
@@ -521,6 +532,7 @@ KINDS = (
                 "text (default) or json (stdout parsed as JSON).",
                 example="json",
             ),
+            _SANDBOX_KEY,
         ),
         fan_out=True,
     ),

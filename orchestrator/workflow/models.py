@@ -229,6 +229,7 @@ class Step(_Model):
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     approve: list[str] | None = None  # tool names, or ["all"]
     resources: dict[str, Any] | None = None  # None: the agent's; Ray's names (`--executor ray`)
+    sandbox: dict[str, Any] | None = None  # agent and run steps: environment.step_sandbox's keys
     # merge
     merge: MergeKind | None = None
     from_: str | None = None

@@ -140,6 +140,19 @@ _BY_TYPE: dict[str, Callable[[Key], dict[str, Any]]] = {
             "memory": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
         },
     },
+    "sandbox": lambda key: {
+        "anyOf": [
+            {"enum": ["auto", "on", "off", True, False]},
+            {
+                "type": "object",
+                "properties": {
+                    "mode": {"enum": ["auto", "on", "off", True, False]},
+                    "network": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    },
 }
 _TYPE_DOCS = {"duration": _DURATION_DOC, "template": _TEMPLATE_DOC}
 

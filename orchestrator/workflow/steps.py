@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 
 from orchestrator.contracts.resources import resource_options
+from orchestrator.environment import step_sandbox
 from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem, unknown_tool_message
 from orchestrator.workflow import fields, references
@@ -482,6 +483,15 @@ class _StepReader:
             return None
         return dict(value)
 
+    def sandbox(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            return step_sandbox(value)
+        except ValueError as exc:
+            self.ctx.err(path, f"{what}: {exc}")
+            return None
+
     def merge_only(self, key: Key, value: Any, path: Path_) -> None:
         """`into` and `on_conflict` say how branches merge: other merges ignore them."""
         if key.name in self.raw and self.raw.get("merge") != "branches":
@@ -657,6 +667,7 @@ _READERS: dict[str, _Reader] = {
     "section": _StepReader.section,
     "models": _StepReader.models,
     "resources": _StepReader.resources,
+    "sandbox": _StepReader.sandbox,
 }
 _AFTER: dict[str, Callable[[_StepReader, Key, Any, Path_], None]] = {
     "prompt": _StepReader.not_empty,

@@ -7,6 +7,13 @@ failure while compiling (syntax, an unknown filter or test) or rendering surface
 is exactly one `{{ expr }}` renders to the expression's native value (list, dict, number, bool).
 On a mapping, `x.name` reads the key `name` before any method of the same name, so a step id or
 a JSON field called `items`, `keys`, `values` or `get` reads as data (`steps.items.output`).
+
+Every rendered value is bounded (`value_limit`, the run's `engine.max_value_bytes`): what could
+build a huge value in one step (`*`, `**`, `%` and `format` widths, `ljust`/`center`/`zfill`,
+`replace`, `join`, `indent`, `lipsum`, namespace assignments) is refused before it allocates, a
+text template stops as soon as its output passes the limit, and a native value over it fails.
+A text template also stops when the process got SIGINT/SIGTERM (`orchestrator.interrupts`), so a
+long render never holds a cancelled run.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import itertools
 import json
 import re
 import shlex
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jinja2
@@ -26,10 +33,31 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from orchestrator import interrupts
 from orchestrator.errors import OrchestrateError
 from orchestrator.names import did_you_mean
+from orchestrator.workflow.bounds import (
+    DEFAULT_VALUE_LIMIT,
+    MAX_VALUE_SIZE,
+    BoundedSandbox,
+    check_size,
+    current_value_limit,
+    install_bounds,
+    too_big,
+    value_limit,
+    value_size,
+)
 
-__all__ = ["Template", "TemplateError", "compile_template", "compile_value"]
+__all__ = [
+    "DEFAULT_VALUE_LIMIT",
+    "Template",
+    "TemplateError",
+    "compile_template",
+    "compile_value",
+    "current_value_limit",
+    "value_limit",
+    "value_size",
+]
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{-?(.*)-?\}\}\s*$", re.DOTALL)
 
@@ -52,9 +80,6 @@ def _shquote(value: Any) -> str:
     """One shell word: a string as it is, anything else (a structured output, a number) as its
     JSON text, so `{{ steps.x.output | shquote }}` never fails on a model's JSON."""
     return shlex.quote(value if isinstance(value, str) else _tojson(value))
-
-
-MAX_VALUE_SIZE = 10_000_000  # characters or items one `*` or `**` may produce
 
 
 def _zip(first: Iterable[Any], *others: Iterable[Any]) -> list[list[Any]]:
@@ -95,34 +120,8 @@ def _pluck(items: Iterable[Any], key: Any) -> list[Any]:
     return out
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """Also bounds `*` and `**`: `{{ 'a' * 10**10 }}` would otherwise exhaust memory, even at
-    load time, since Jinja folds constant expressions while compiling. Intercepted operators
-    are neither folded at compile time nor unbounded at run time."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            numbers = isinstance(right, int | float) and isinstance(left, int | float)
-            if numbers and abs(right) > 64 and abs(left) > 1:
-                raise SecurityError(f"{left!r} ** {right!r} is too large")
-            return left**right
-        for seq, times in ((left, right), (right, left)):
-            repeated = isinstance(seq, str | list | tuple) and isinstance(times, int)
-            if repeated and len(seq) * times > MAX_VALUE_SIZE:
-                raise SecurityError("a repeated value over 10 million long")
-        return left * right
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # Data before methods: `steps.items` is the step named `items`, not dict.items.
-        if isinstance(obj, Mapping) and isinstance(attribute, str) and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
-
-
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = _BoundedSandbox(
+    env = BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -138,6 +137,8 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env.filters["chunks"] = _chunks
     env.filters["enumerate"] = _enumerate
     env.filters["pluck"] = _pluck
+    # Filters and globals that build a value from a width or a count, bounded (bounds.py).
+    install_bounds(env)
     return env
 
 
@@ -451,10 +452,11 @@ class Template:
         """Render: the native value of a single `{{ expr }}` or a literal, else a string."""
         try:
             if self._template is not None:
-                return self._template.render(context)
+                return _render_text(self._template, context)
             if self._expr is not None:
                 value = self._expr(**context)
                 _raise_if_undefined(value)
+                check_size(value_size(value), "the value")
                 return value
             return _render_literal(self._literal, context)
         except TemplateError:
@@ -496,6 +498,23 @@ class Template:
                 lambda t: _unbuild(t._literal) if t.is_native and t._expr is None else t.source
             ),
         )
+
+
+def _render_text(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """Render chunk by chunk, so that a huge output fails as soon as it passes the limit and a
+    signal stops a long render (the handler runs between bytecodes; this loop sees its flag)."""
+    limit = current_value_limit()
+    parts: list[str] = []
+    size = 0
+    for chunk in template.generate(context):
+        signal_name = interrupts.interrupted()
+        if signal_name is not None:
+            raise TemplateError(f"rendering stopped by {signal_name}")
+        size += len(chunk)
+        if size > limit:
+            raise too_big("the rendered text")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _refuse_unknown_filters(ast: nodes.Template) -> None:

@@ -190,8 +190,9 @@ async def test_a_failed_task_still_counts_the_tokens_it_used(fake_harness: Any) 
     """)
     assert outcome.status == "failed"
     [task] = h.of(TaskFinished)
-    assert task.status == "failed" and task.attempts == 2  # the task was tried again once
+    # One budget per task: the repair used `retries: 1`, so no second attempt follows.
+    assert task.status == "failed" and task.attempts == 1
     calls = [c for c in h.of(CallFinished) if c.task_id == task.task_id]
-    assert len(calls) == 4  # each attempt: the reply, then one repair
+    assert len(calls) == 2  # the reply, then one repair
     assert task.usage["input_tokens"] == sum(c.usage["input_tokens"] for c in calls) > 0
     assert task.cost_usd == pytest.approx(sum(c.cost_usd or 0 for c in calls))

@@ -129,7 +129,8 @@ def test_live_display_shows_steps_fanout_bar_and_totals() -> None:
     assert "━" in text  # the bar
     assert "tokens 200 in · 100 out" in text
     assert "$0.0020" in text
-    assert "rate-limit wait 4.0s" in text  # 2.5 s retry wait + 1.5 s pause
+    # a 2.5 s retry wait and a 1.5 s pause, both from T0+2: 2.5 s of wall clock, not their sum
+    assert "rate-limit wait 2.5s" in text
     assert "elapsed 4.0s" in text
     assert "agent key 'color' ignored" in text
 
@@ -191,5 +192,38 @@ def test_plain_progress_lines() -> None:
     assert lines[8].startswith("[00:05] step research failed in 3.9s · tasks 3 done, 1 failed")
     assert lines[8].endswith(": 1 item failed")
     assert lines[9].startswith("[00:06] run failed in 6.0s · 5 tasks (1 failed) · ")
-    assert "+?" in lines[9] and "rate-limit wait 4.0s" in lines[9]
+    assert "+?" in lines[9] and "rate-limit wait 2.5s" in lines[9]
     assert len(lines) == 10  # no line per call, per task start or per heartbeat
+
+
+def test_rate_limit_wait_is_wall_clock_not_a_sum_over_workers() -> None:
+    """A storm: 200 workers told to wait the same 10 s, then 5 s more for one: 15 s."""
+    from orchestrator.ui._tally import RunTally
+
+    tally = RunTally()
+    for n in range(200):
+        tally.apply(
+            ev.CallRetried(
+                run_id=RUN,
+                ts=T0 + n * 0.001,
+                task_id=f"t{n}",
+                step_id="research",
+                attempt=2,
+                kind="rate_limit",
+                error="429",
+                wait_s=10.0,
+            )
+        )
+    tally.apply(
+        ev.CallRetried(
+            run_id=RUN,
+            ts=T0 + 10.199,
+            task_id="t0",
+            step_id="research",
+            attempt=3,
+            kind="rate_limit",
+            error="429",
+            wait_s=5.0,
+        )
+    )
+    assert abs(tally.rate_limit_wait_s - 15.199) < 1e-6

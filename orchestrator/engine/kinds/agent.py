@@ -67,6 +67,7 @@ def agent_task(
             agent=spec.agent,
             model=spec.model,
             system=spec.system,
+            allow_repairs=partial(setattr, spec, "retries"),  # one budget per task
         )
 
     return prepare

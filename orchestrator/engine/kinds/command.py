@@ -40,7 +40,11 @@ def command_task(run: RunContext, step: Step, scope: Scope, ctx: dict[str, Any])
         async def attempt() -> Ended:
             try:
                 result = await run_command(
-                    command, cwd=run.workspace, timeout_s=None, sandbox=policy
+                    command,
+                    cwd=run.workspace,
+                    timeout_s=None,
+                    sandbox=policy,
+                    max_output_bytes=run.settings.engine.max_value_bytes,
                 )
             except SandboxUnavailable as exc:  # another try cannot help
                 return Ended(TaskStatus.FAILED, None, str(exc))
