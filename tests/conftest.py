@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# Ray (tests/ray) reads its authentication settings once, when a process first imports it, and
+# any test module may be the first: a cluster the tests start and the drivers that join it share
+# one token of their own (not ~/.ray/auth_token, which any other local Ray may replace), set here
+# before anything imports Ray. Only Ray reads these variables.
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 if TYPE_CHECKING:
     from orchestrator.sim import SimConfig, SimServer

@@ -94,7 +94,7 @@ SETTINGS = """\
 #     fast: claude-haiku-4-5   # a workflow may then say `model: fast`
 
 # cache:
-#   ttl: 5m                    # 5m or 1h, for the shared prefix of fan-out requests
+#   ttl: auto                  # auto (1h when a step outlasts 5m), 5m or 1h: fan-out prefixes
 """
 
 

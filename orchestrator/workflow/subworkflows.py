@@ -27,6 +27,9 @@ def load_subworkflows(ctx: LoadContext, load_file: LoadFile) -> dict[int, Workfl
     out: dict[int, Workflow] = {}
     chain_so_far = (*ctx.stack, ctx.path)
     for info, target, path in ctx.subs:
+        if "\0" in target:  # the OS refuses such a path with a traceback, not a message
+            ctx.err(path, f"{info.label}: a sub-workflow path cannot contain a NUL character")
+            continue
         file = Path(target) if Path(target).is_absolute() else ctx.path.parent / target
         if file.resolve() in [p.resolve() for p in chain_so_far]:
             chain = " -> ".join(str(p) for p in (*chain_so_far, file))

@@ -8,7 +8,6 @@ by its address. `ray.shutdown()` stops exactly the cluster this module started.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,12 +17,10 @@ import pytest
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    # Ray >= 2.59 authenticates with a token, by default the one in ~/.ray/auth_token, which
-    # any other local Ray may replace: these clusters and their drivers share their own. One
-    # per test process, kept: Ray caches the token it first loads for the process's lifetime.
-    # Set before Ray is imported: it reads its auth settings then.
-    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
-    os.environ["RAY_AUTH_MODE"] = "token"  # children joining the cluster do not infer it
+    # Ray >= 2.59 authenticates with a token: tests/conftest.py sets RAY_AUTH_MODE and
+    # RAY_AUTH_TOKEN at import, before any module imports Ray (it reads them once, then), and
+    # children joining the cluster inherit them (they do not infer the mode).
+    assert os.environ.get("RAY_AUTH_MODE") == "token", "tests/conftest.py sets Ray's auth"
     import ray
 
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # socket paths must stay short

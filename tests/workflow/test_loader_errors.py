@@ -829,6 +829,15 @@ def test_sub_workflow_problems(write: Callable[..., Path]) -> None:
     assert _find(found, "sub-workflow not found").line == 8
 
 
+def test_a_nul_in_a_sub_workflow_path_is_a_message_not_a_traceback(
+    write: Callable[..., Path],
+) -> None:
+    path = write('version: 1\nsteps:\n  - id: child\n    workflow: "a\\0b.yaml"\n')
+    with pytest.raises(SpecError) as info:
+        load_workflow(path)
+    assert _find(info.value.diagnostics, "cannot contain a NUL character").line == 4
+
+
 def test_workflow_including_itself_is_refused(write: Callable[..., Path]) -> None:
     path = write("version: 1\nsteps:\n  - id: again\n    workflow: wf.yaml\n")
     with pytest.raises(SpecError, match="workflow includes itself"):
