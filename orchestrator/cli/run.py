@@ -258,10 +258,23 @@ def _console_sinks(
     if sys.stderr.isatty():
         from rich.console import Console
 
-        display = ui.ProgressDisplay(Console(stderr=True), workflow_name=workflow.name)
+        display = ui.ProgressDisplay(
+            Console(stderr=True), workflow_name=workflow.name, steps=_planned(workflow.steps)
+        )
         display.start()
         return [display], [display.stop]
     return [ui.PlainProgress(sys.stderr)], []
+
+
+def _planned(steps: list[Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(id, kind) of every step, loop and group bodies included (`loop.child`), in order: the
+    live display lists them as pending before they start."""
+    out: list[tuple[str, str]] = []
+    for step in steps:
+        path = prefix + step.id
+        out.append((path, str(step.kind)))
+        out.extend(_planned(step.body, path + "."))
+    return out
 
 
 def _print_warnings(workflow: Workflow) -> None:

@@ -8,7 +8,7 @@ tokens and dollars come from `call_finished` events (one per HTTP attempt), neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator import events as ev
@@ -20,7 +20,7 @@ from orchestrator.names import task_label
 class StepProgress:
     step_id: str
     kind: str
-    started_at: float
+    started_at: float | None  # None: a step of the workflow that has not started yet
     iteration: int | None = None
     total_tasks: int | None = None
     status: str = "running"
@@ -46,6 +46,8 @@ class StepProgress:
         return self.step_id.count(".")
 
     def duration(self, now: float) -> float:
+        if self.started_at is None:  # not started yet
+            return 0.0
         return (self.finished_at or now) - self.started_at
 
 
@@ -128,7 +130,7 @@ class RunTally:
         if self.started_at is None:
             self.started_at = event.ts
         step = self.steps.get(event.step_id)
-        if step is None:
+        if step is None or step.status == "pending":
             self.steps[event.step_id] = StepProgress(
                 step_id=event.step_id,
                 kind=event.kind,
@@ -137,24 +139,31 @@ class RunTally:
                 total_tasks=event.total_tasks,
             )
             return
-        # A loop body step runs again: its line shows the current iteration only.
-        tokens, cost, unknown = step.tokens, step.cost_usd, step.cost_unknown
+        # A loop body step runs again: its line shows the current iteration only, its tokens
+        # and dollars included (the run's totals line has the sums).
         self.steps[event.step_id] = StepProgress(
             step_id=event.step_id,
             kind=event.kind,
             started_at=event.ts,
             iteration=event.iteration,
             total_tasks=event.total_tasks,
-            tokens=tokens,
-            cost_usd=cost,
-            cost_unknown=unknown,
         )
 
     def _step(self, step_id: str, ts: float) -> StepProgress:
         step = self.steps.get(step_id)
         if step is None:  # events of a step we never saw start (a resumed run, a late sink)
-            step = self.steps[step_id] = StepProgress(step_id=step_id, kind="?", started_at=ts)
+            step = self.steps[step_id] = StepProgress(step_id=step_id, kind="", started_at=ts)
+        elif step.started_at is None:  # a planned step that ends without starting (skipped)
+            step.started_at = ts
         return step
+
+    def plan(self, steps: Sequence[tuple[str, str]]) -> None:
+        """List the workflow's steps (id, kind) before they start, as `pending`."""
+        for step_id, kind in steps:
+            if step_id not in self.steps:
+                self.steps[step_id] = StepProgress(
+                    step_id=step_id, kind=kind, started_at=None, status="pending"
+                )
 
     def _step_finished(self, event: ev.Event) -> None:
         assert isinstance(event, ev.StepFinished)

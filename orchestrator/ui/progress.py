@@ -10,7 +10,7 @@ per call.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import IO, Self
 
@@ -72,8 +72,10 @@ class ProgressDisplay:
         refresh_per_second: float = 8.0,
         max_steps: int | None = None,
         clock: Callable[[], float] = time.time,
+        steps: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.tally = RunTally(workflow_name=workflow_name)
+        self.tally.plan(steps)  # (id, kind) of every step: listed `pending` until they start
         self.console = console
         self.renders = 0
         self._clock = clock
@@ -144,7 +146,8 @@ class ProgressDisplay:
         return shown, len(steps) - len(shown)
 
     def _steps_table(self, now: float) -> Table:
-        table = Table.grid(padding=(0, 2))
+        narrow = self.console.width < 110  # 80 columns: every step still on one line
+        table = Table.grid(padding=(0, 1 if narrow else 2))
         for _ in range(7):
             table.add_column()
         steps, hidden = self._visible_steps()
@@ -155,11 +158,16 @@ class ProgressDisplay:
             name = "  " * step.depth + f"{mark} {step.step_id}"
             if step.iteration is not None:
                 name += f" #{step.iteration}"
+            if step.started_at is None:  # not started yet: only its name, kind and status
+                table.add_row(
+                    Text(name, style="dim"), Text(step.kind, style="dim"), status_text(step.status)
+                )
+                continue
             table.add_row(
-                Text(name, style=_STATUS_STYLE.get(step.status, "")),
+                Text(name, style=_STATUS_STYLE.get(step.status, ""), no_wrap=True),
                 Text(step.kind, style="dim"),
                 status_text(step.status, exhausted=step.exhausted),
-                self._tasks_cell(step),
+                self._tasks_cell(step, narrow=narrow),
                 f"{fmt.tokens(step.tokens)} tok",
                 fmt.dollars(step.cost_usd, unknown=step.cost_unknown),
                 fmt.duration(step.duration(now)),
@@ -167,7 +175,7 @@ class ProgressDisplay:
         return table
 
     @staticmethod
-    def _tasks_cell(step: StepProgress) -> RenderableType:
+    def _tasks_cell(step: StepProgress, narrow: bool = False) -> RenderableType:
         total = step.total_tasks
         if total is None and step.kind != "fanout":
             if step.running:
@@ -188,11 +196,15 @@ class ProgressDisplay:
             ProgressBar(
                 total=total,
                 completed=step.finished_tasks,
-                width=20,
+                width=8 if narrow else 20,
                 complete_style="green",
                 finished_style="red" if step.failed else "green",
             ),
-            Text(" · ".join(parts)),
+            Text(
+                (" " if narrow else " · ").join(parts),
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
         )
         return grid
 
@@ -259,7 +271,7 @@ class PlainProgress:
             self._stream.flush()
 
     def _step_summary(self, step: StepProgress) -> str:
-        parts = [f" in {fmt.duration(step.duration(step.finished_at or step.started_at))}"]
+        parts = [f" in {fmt.duration(step.duration(step.finished_at or step.started_at or 0.0))}"]
         counts = [
             f"{n} {word}"
             for n, word in (

@@ -227,3 +227,89 @@ def test_rate_limit_wait_is_wall_clock_not_a_sum_over_workers() -> None:
         )
     )
     assert abs(tally.rate_limit_wait_s - 15.199) < 1e-6
+
+
+def test_steps_not_yet_started_are_listed_with_their_kind() -> None:
+    console = Console(record=True, width=120, force_terminal=True, height=40)
+    display = ProgressDisplay(
+        console,
+        workflow_name="research",
+        clock=lambda: T0 + 4.0,
+        steps=[("plan", "agent"), ("research", "fanout"), ("report", "merge"), ("gate", "ask")],
+    )
+    for event in synthetic_run():
+        display(event)
+    # `gate` never starts: it is skipped, and keeps the kind the workflow gave it
+    display(ev.StepFinished(run_id=RUN, ts=T0 + 4.0, step_id="gate", status="skipped"))
+    lines = _render(display, console).splitlines()
+    report = next(line for line in lines if " report " in f"{line} ")
+    assert "merge" in report and "pending" in report and "tok" not in report
+    gate = next(line for line in lines if " gate " in f"{line} ")
+    assert "ask" in gate and "skipped" in gate and "?" not in gate
+    names = {"plan", "research", "report", "gate"}
+    rows = [next(w for w in line.split() if w in names) for line in lines[1:5]]  # after the header
+    assert rows == ["plan", "research", "report", "gate"]  # in the workflow's order
+
+
+def test_a_fan_out_line_fits_80_columns() -> None:
+    console = Console(record=True, width=80, force_terminal=True, height=40)
+    display = ProgressDisplay(console, workflow_name="research", clock=lambda: T0 + 4.0)
+    display(
+        ev.StepStarted(
+            run_id=RUN, ts=T0, step_id="research_topics", kind="fanout", total_tasks=1000
+        )
+    )
+    for i in range(40):
+        display(
+            ev.TaskStarted(
+                run_id=RUN,
+                ts=T0,
+                task_id=f"t{i}",
+                step_id="research_topics",
+                key=f"research_topics[{i}]",
+                index=i,
+            )
+        )
+    for i in range(30):
+        display(
+            ev.TaskFinished(
+                run_id=RUN,
+                ts=T0 + 1,
+                task_id=f"t{i}",
+                step_id="research_topics",
+                status="succeeded" if i % 10 else "failed",
+            )
+        )
+    lines = [line for line in _render(display, console).splitlines() if line.strip()]
+    fan_out = [line for line in lines if "research_topics" in line or "done" in line]
+    assert len(fan_out) == 1, "\n".join(lines)  # one line: not wrapped onto several
+    assert "27/1000 done" in fan_out[0]
+
+
+def test_a_loop_iteration_line_shows_that_iteration_tokens() -> None:
+    out = io.StringIO()
+    console = Console(record=True, width=120, force_terminal=True, height=40)
+    plain, live = PlainProgress(out), ProgressDisplay(console, workflow_name="w", clock=lambda: T0)
+    for it in (1, 2):
+        events = [
+            ev.StepStarted(run_id=RUN, ts=T0 + it, step_id="fix.try", kind="agent", iteration=it),
+            ev.TaskStarted(
+                run_id=RUN, ts=T0 + it, task_id=f"t{it}", step_id="fix.try", key=f"fix@{it}.try"
+            ),
+            _call(f"t{it}", "fix.try", ts=T0 + it, tokens=1000 * it),
+            ev.TaskFinished(
+                run_id=RUN, ts=T0 + it, task_id=f"t{it}", step_id="fix.try", status="succeeded"
+            ),
+            ev.StepFinished(
+                run_id=RUN, ts=T0 + it, step_id="fix.try", status="succeeded", iteration=it
+            ),
+        ]
+        for event in events:
+            plain(event)
+            live(event)
+    finished = [line for line in out.getvalue().splitlines() if "step fix.try succeeded" in line]
+    assert "1,500 tokens" in finished[0] or "1.5k tokens" in finished[0], finished
+    # the second iteration's 3,000 tokens alone, not 4,500 summed over iterations
+    assert "3,000 tokens" in finished[1] or "3.0k tokens" in finished[1], finished
+    row = next(line for line in _render(live, console).splitlines() if "fix.try #2" in line)
+    assert "4,500" not in row and "4.5k" not in row
