@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from orchestrator.cli._options import DbOpt
 from orchestrator.cli.app import app, runs_app
-from orchestrator.cli.history import DbOpt, JsonOpt, RunArg, _Ctx, _print_json, _store
+from orchestrator.cli.history import JsonOpt, RunArg, _Ctx, _print_json, _store
 
 if TYPE_CHECKING:
     from orchestrator.store import Question, Store

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from orchestrator.cli._options import InputOpt, InputsFileOpt, WorkflowArg
 from orchestrator.cli.app import app
 
 if TYPE_CHECKING:
@@ -70,18 +71,9 @@ def _table(estimate: Estimate) -> list[str]:
 
 @app.command()
 def estimate(
-    workflow_file: Annotated[
-        Path, typer.Argument(metavar="WORKFLOW", help="The workflow YAML file.")
-    ],
-    input_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input", "-i", metavar="NAME=VALUE", help="An input as NAME=VALUE (repeatable)."
-        ),
-    ] = None,
-    inputs_file: Annotated[
-        Path | None, typer.Option("--inputs", metavar="FILE", help="A JSON or YAML file of inputs.")
-    ] = None,
+    workflow_file: WorkflowArg,
+    input_: InputOpt = None,
+    inputs_file: InputsFileOpt = None,
     max_cost_usd: Annotated[
         float | None,
         typer.Option("--max-cost-usd", metavar="USD", help="A budget to compare with."),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.cli._json import clean_costs
+from orchestrator.cli._options import DbOpt
 from orchestrator.cli.app import runs_app
 from orchestrator.errors import UsageError
 
@@ -38,15 +39,6 @@ if TYPE_CHECKING:
 
 _POLL_S = 0.5
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="The store: a SQLite path or a database URL. Default: the `engine.db` setting "
-        "(env ORCHESTRATE_DB), .orchestrate/state.db.",
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (shape in the help above).")]
 RunArg = Annotated[
     str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or `last`.")

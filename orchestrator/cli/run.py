@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
+from orchestrator.cli._options import InputOpt, InputsFileOpt, WorkflowArg
 from orchestrator.cli.app import app
 from orchestrator.cli.sim import SimConfigOpt, SimModelOpt
 from orchestrator.errors import UsageError
@@ -388,18 +389,9 @@ def _start(
 @app.command()
 @run_flags
 def run(
-    workflow_file: Annotated[
-        Path, typer.Argument(metavar="WORKFLOW", help="The workflow YAML file.")
-    ],
-    input_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input", "-i", metavar="NAME=VALUE", help="An input as NAME=VALUE (repeatable)."
-        ),
-    ] = None,
-    inputs_file: Annotated[
-        Path | None, typer.Option("--inputs", metavar="FILE", help="A JSON or YAML file of inputs.")
-    ] = None,
+    workflow_file: WorkflowArg,
+    input_: InputOpt = None,
+    inputs_file: InputsFileOpt = None,
     *,
     flags: RunFlags,
 ) -> None:

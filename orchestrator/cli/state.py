@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli._options import DbOpt
 from orchestrator.cli.app import app
 from orchestrator.errors import UsageError
 
@@ -24,15 +25,6 @@ state_app = typer.Typer(
 )
 app.add_typer(state_app, name="state")
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="The store: a SQLite path or a database URL. Default: the `engine.db` setting "
-        "(env ORCHESTRATE_DB), .orchestrate/state.db.",
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ScopeOpt = Annotated[
     str,

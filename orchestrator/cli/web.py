@@ -15,20 +15,11 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
+from orchestrator.cli._options import DbOpt
 from orchestrator.cli.app import app
 
 if TYPE_CHECKING:
     from orchestrator.store import Store
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="URL",
-        help="The store: a SQLite path or a database URL. Default: the `engine.db` setting "
-        "(env ORCHESTRATE_DB), .orchestrate/state.db.",
-    ),
-]
 
 
 @app.command("ui")
