@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -274,6 +275,8 @@ def measure_engine(
         db = tmp / "state.db"
         cmd = engine_cmd(db, n, concurrency)
         extra_env: dict[str, str] = {"ORCHESTRATE_ENGINE__TRANSPORT": ENGINE_TRANSPORT}
+        if os.environ.get("BENCH_DURABLE_CALLS"):  # e.g. "false": the kill-window guard off
+            extra_env["ORCHESTRATE_ENGINE__DURABLE_CALLS"] = os.environ["BENCH_DURABLE_CALLS"]
         if memprofile_to is not None:
             if importlib.util.find_spec("memray") is None:
                 raise RuntimeError("--memprofile needs memray: pip install -e '.[bench]'")
