@@ -114,6 +114,13 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
     kept = set(store.succeeded_tasks(run_id))
     assert len(kept) < N + 1
     assert "plan" in kept
+    # Tasks killed after their reply was recorded but before they were marked succeeded: resume
+    # replays that reply from the store (call-level replay) instead of asking again.
+    replayed = {
+        t.key
+        for t in store.list_tasks(run_id)
+        if t.key not in kept and any(c.status == "succeeded" for c in store.task_calls(t.id))
+    }
     wait_for(lambda: interrupted(store, run_id), every=0.1, what="a stale heartbeat")
 
     done = cli.run("resume", run_id, "--db", str(db), "-q", "-o", "out.json", env=env)
@@ -124,10 +131,12 @@ def test_sigkill_mid_fanout_then_resume_redoes_only_unfinished_tasks(
     assert len(keys) == N + 1, "every item was asked for"
     assert all(before[k] == 1 for k in kept), "what succeeded was asked for once, before the kill"
     again = {k: after[k] - before[k] for k in keys}
-    # succeeded before the kill: never again; in flight or not started: exactly once more
+    # succeeded before the kill: never again; a recorded reply: replayed, never asked again;
+    # in flight (no reply recorded) or not started: exactly once more
     assert {k: again[k] for k in kept} == dict.fromkeys(kept, 0)
-    assert {k: again[k] for k in keys - kept} == dict.fromkeys(keys - kept, 1)
-    in_flight_at_kill = {k for k in keys - kept if before[k] == 1}
+    unfinished = keys - kept
+    assert {k: again[k] for k in unfinished} == {k: 0 if k in replayed else 1 for k in unfinished}
+    in_flight_at_kill = {k for k in unfinished - replayed if before[k] == 1}
     assert all(after[k] == 2 for k in in_flight_at_kill)
 
     record = store.get_run(run_id)
