@@ -114,13 +114,8 @@ class Store:
         engine = _db.build_engine(loc)
         store = cls(engine, loc, readonly=readonly)
         try:
-            with store._read() as conn:
-                current = schema_version(conn)
-            wanted = LATEST_VERSION if migrate_to is None else migrate_to
-            if current < wanted:  # a read-only file that is up to date needs no write
-                with store._write_engine.begin() as conn:
-                    migrate(conn, target=migrate_to)
-            elif current > LATEST_VERSION:
+            current = store._migrate(migrate_to)
+            if current > LATEST_VERSION:
                 raise UsageError(
                     f"{loc.shown} has schema version {current}, newer than this orchestrate "
                     f"knows ({LATEST_VERSION}); upgrade orchestrate"
@@ -135,6 +130,26 @@ class Store:
             raise
         _db.secure_sidecars(loc)
         return store
+
+    def _migrate(self, migrate_to: int | None) -> int:
+        """Bring the schema up to date; the version found before. Two processes opening one new
+        SQLite file at once both upgrade a read lock to a write lock, and SQLite refuses one of
+        them at once (no busy wait breaks that deadlock): that one looks again, and finds the
+        schema the other wrote."""
+        wanted = LATEST_VERSION if migrate_to is None else migrate_to
+        for attempt in range(_MIGRATE_TRIES):
+            try:
+                with self._read() as conn:
+                    current = schema_version(conn)
+                if current < wanted:  # a read-only file that is up to date needs no write
+                    with self._write_engine.begin() as conn:
+                        migrate(conn, target=migrate_to)
+                return current
+            except DBAPIError as exc:
+                if not _locked(exc) or attempt == _MIGRATE_TRIES - 1:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
 
     @property
     def path(self) -> str | None:
@@ -549,6 +564,13 @@ def _stale(cutoff: float) -> Any:
         RUNS.c.heartbeat_at < cutoff,
         and_(RUNS.c.heartbeat_at.is_(None), RUNS.c.started_at < cutoff),
     )
+
+
+_MIGRATE_TRIES = 200  # 0.05 s apart: another process migrating the same new file finishes
+
+
+def _locked(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig or exc)
 
 
 def _reason(exc: DBAPIError) -> str:
