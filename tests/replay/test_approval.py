@@ -7,24 +7,7 @@ from pathlib import Path
 
 from orchestrator.store import Store
 from tests.ask.conftest import invoke, invoke_json, run_id_of, write
-
-FLOW = """\
-version: 1
-name: writes
-steps:
-  - id: edit
-    tools: [Write]
-    approve: [Write]
-    prompt: "Write the note"
-"""
-RULES = """\
-- step: edit
-  turn: 1
-  tool_calls: [{name: Write, input: {file_path: note.txt, content: hello}}]
-- step: edit
-  turn: 2
-  text: finished
-"""
+from tests.ask.test_approval_cli import FLOW, RULES  # the same scripted Write that waits
 
 
 def _answered_calls(project: Path, run_id: str) -> int:
