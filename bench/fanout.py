@@ -257,7 +257,7 @@ def read_store(db: Path) -> dict[str, Any]:
     }
 
 
-ENGINE_TRANSPORT = "aiohttp"  # (b)'s engine.transport: --transport
+ENGINE_TRANSPORT = "direct"  # (b)'s engine.transport: --transport
 
 
 def measure_engine(
@@ -536,9 +536,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep (b)'s temp dirs and databases")
     parser.add_argument(
         "--transport",
-        choices=("aiohttp", "httpx", "direct"),
-        default="aiohttp",
-        help="(b)'s engine.transport: aiohttp (the default setting) or direct (around the SDK)",
+        choices=("direct", "aiohttp", "httpx"),
+        default="direct",
+        help="(b)'s engine.transport: direct (the default setting) or aiohttp (through the SDK)",
     )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--baseline-child", help=argparse.SUPPRESS)

@@ -103,7 +103,7 @@ class EngineConfig(_Model):
     logs_dir: str = ".orchestrate/logs"
     heartbeat: float = 5.0
     stale_after: float = 30.0
-    transport: str = "aiohttp"
+    transport: str = "direct"
     executor: Literal["local", "ray"] = "local"  # where tasks run (orchestrator/executors)
     ray_address: str | None = None  # None: RAY_ADDRESS, else a Ray started for the run
     max_value_bytes: int = Field(10_000_000, gt=0)  # one rendered value or stored output
@@ -116,8 +116,8 @@ class EngineConfig(_Model):
     @field_validator("transport")
     @classmethod
     def _transport(cls, value: str) -> str:
-        if value not in ("aiohttp", "httpx", "direct"):
-            raise ValueError("transport must be 'aiohttp', 'httpx' or 'direct'")
+        if value not in ("direct", "aiohttp", "httpx"):
+            raise ValueError("transport must be 'direct', 'aiohttp' or 'httpx'")
         return value
 
 

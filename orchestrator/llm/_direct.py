@@ -1,17 +1,19 @@
-"""The hot path: a non-streamed Messages request POSTed straight over one aiohttp session.
+"""The default transport: Messages requests POSTed straight over one aiohttp session.
 
 With hundreds of workers the client's CPU per call bounds throughput, and most of it was the
 SDK building each request (copying the parameters, validating them, building httpx2 URL, header
 and request models) before its aiohttp transport sent the same bytes. Here the body is encoded
-once with `json.dumps` and sent with the headers the SDK itself would send (its
-`default_headers`: version, auth, user agent), computed once per client.
+once with `json.dumps` and sent with the headers the SDK sends (`sdk_headers`: version, auth,
+user agent), and a streamed reply is put together from its events as the SDK's stream helper
+does. The SDK itself is not imported: it costs ~45 MB and 1-2 s of CPU per process.
 
 Invariants:
-- Only non-streamed `messages.create` goes this way; streaming and the Batches API stay on the SDK.
-- Failures look exactly as they do through the SDK's aiohttp transport: aiohttp's exceptions
-  are raised again as the httpx2 exceptions that transport maps them to (with the original as
-  `__cause__`, so "connection refused" is still found), and an HTTP error status is made into
-  the SDK's own `APIStatusError` by the caller, so `_errors.translate_error` classifies both.
+- Only Messages requests go this way; the Batches API stays on the SDK.
+- aiohttp's exceptions reach the caller as they are (`_errors.translate_error` classifies them as
+  the SDK's aiohttp transport would); an error status comes back as (status, headers, body) for
+  `_errors.translate_status`, the function the SDK's own status errors go through.
+- `sdk_headers` equals what the installed SDK sends for these names
+  (`tests/llm/test_direct_path.py`); `API_VERSION` is the SDK's `anthropic-version`.
 - The session is created on first use, inside the running event loop, and closed by `aclose`.
 """
 
@@ -27,6 +29,27 @@ if TYPE_CHECKING:
 
 # Parameters the SDK takes that are not part of the request body.
 _NOT_BODY = frozenset({"extra_headers", "extra_body", "extra_query", "timeout"})
+
+# The Messages API version the SDK this project is built against sends (anthropic._constants).
+API_VERSION = "2026-10-21"
+
+
+def sdk_headers(api_key: str) -> dict[str, str]:
+    """The headers the SDK's `AsyncAnthropic` sends with every request that matter to the API:
+    content negotiation, its user agent, the API version and the key (as a bearer token)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sdk = version("anthropic")
+    except PackageNotFoundError:  # pragma: no cover - it is a dependency
+        sdk = "unknown"
+    return {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": f"AsyncAnthropic/Python {sdk}",
+        "anthropic-version": API_VERSION,
+        "Authorization": f"Bearer {api_key}",
+    }
 
 
 class DirectPost:
@@ -58,17 +81,11 @@ class DirectPost:
         return self._session
 
     async def post(self, params: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
-        """(status, headers, body) of one POST /v1/messages; raises httpx2 transport errors."""
+        """(status, headers, body) of one POST /v1/messages; raises aiohttp's errors."""
         data = self._encode(params)
         session = self._session or self._open()
-        try:
-            async with session.post(self.url, data=data, headers=self._with(params)) as response:
-                return response.status, response.headers, await response.read()
-        except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        async with session.post(self.url, data=data, headers=self._with(params)) as response:
+            return response.status, response.headers, await response.read()
 
     async def stream(
         self, params: dict[str, Any], on_delta: Callable[[str], None] | None
@@ -77,24 +94,18 @@ class DirectPost:
         error status gives its body; a 2xx gives the stream's events, read to the end and put
         together as the SDK's stream helper would (`Stream`)."""
         session = self._session or self._open()
-        try:
-            request = session.post(
-                self.url, data=self._encode({**params, "stream": True}), headers=self._with(params)
-            )
-            async with request as response:
-                if response.status >= 400:
-                    return response.status, response.headers, await response.read()
-                stream = Stream(on_delta)
-                async for line in response.content:
-                    stream.feed(line)
-                    if stream.error is not None:  # the SDK stops at an error event too
-                        break
-                return response.status, response.headers, stream
-        except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        request = session.post(
+            self.url, data=self._encode({**params, "stream": True}), headers=self._with(params)
+        )
+        async with request as response:
+            if response.status >= 400:
+                return response.status, response.headers, await response.read()
+            stream = Stream(on_delta)
+            async for line in response.content:
+                stream.feed(line)
+                if stream.error is not None:  # the SDK stops at an error event too
+                    break
+            return response.status, response.headers, stream
 
     def _encode(self, params: dict[str, Any]) -> bytes:
         body = {k: v for k, v in params.items() if k not in _NOT_BODY}
@@ -111,33 +122,6 @@ class DirectPost:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _as_httpx(exc: Exception) -> Exception:
-    """aiohttp's exception as the httpx2 one the SDK's aiohttp transport would raise."""
-    import aiohttp
-    import httpx2
-
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx2.ConnectTimeout(message)
-    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
-        return httpx2.ReadTimeout(message)
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return httpx2.TimeoutException(message)
-    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
-        return httpx2.ProxyError(message)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return httpx2.ReadError(message)
-    if isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidUrlClientError):
-        return httpx2.UnsupportedProtocol(message)
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return httpx2.ConnectError(message)
-    if isinstance(exc, json.JSONDecodeError | TypeError | ValueError):
-        return exc  # a request that cannot be encoded: the caller's bug, shown as is
-    if isinstance(exc, aiohttp.ClientError):
-        return httpx2.TransportError(message)
-    return exc
 
 
 class Stream:

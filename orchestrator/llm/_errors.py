@@ -1,4 +1,5 @@
-"""SDK exceptions -> the engine's `RetryableError` / `FatalError`.
+"""Failed requests -> the engine's `RetryableError` / `FatalError`: SDK exceptions, the direct
+transport's aiohttp exceptions, and error responses read by the direct transport.
 
 Nothing of the SDK crosses this boundary: not its types, not its request objects (which hold the
 Authorization header), not the API key. The classification decides the engine's backoff policy,
@@ -8,10 +9,10 @@ arrives with status 200 and only a type).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from orchestrator.errors import FatalError, LLMError, RetryableError
 from orchestrator.llm.ratelimit import retry_after
@@ -96,43 +97,92 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return None
 
 
-def translate_error(exc: BaseException, *, secrets: Iterable[str] = ()) -> LLMError:
-    """Classify an exception raised by the SDK (or its transport) during one request."""
-    import anthropic
-    import httpx2
+def decode_body(data: bytes) -> object:
+    """An error response's body: its JSON, or its text when it is not JSON (as the SDK keeps it)."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")
 
-    secrets = tuple(secrets)
-    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return RetryableError(message="request timed out", kind="timeout")
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        cause = exc.__cause__ or exc.__context__
-        detail = str(cause or exc).strip() or type(cause or exc).__name__
-        message = redact(f"connection error: {detail}", secrets)
-        return RetryableError(message=message, kind="connection")
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        error_type: str | None = exc.type
-        request_id = exc.request_id
-        headers: Any = exc.response.headers
-        message = exc.api_message or _body_message(exc.body) or f"HTTP {status} from the API"
-        message = redact(message, secrets)
-        kind = _status_kind(status, error_type, headers.get("x-should-retry"))
-        if kind is not None:
-            return RetryableError(
-                message=message,
-                status=status,
-                error_type=error_type,
-                request_id=request_id,
-                kind=kind,
-                retry_after=retry_after(headers),
-            )
-        hint = _HINTS.get(status)
-        return FatalError(
-            message=f"{message} ({hint})" if hint else message,
+
+def _error_field(body: object, name: str) -> str | None:
+    error = body.get("error") if isinstance(body, Mapping) else None
+    value = error.get(name) if isinstance(error, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def translate_status(
+    status: int, headers: Mapping[str, str], body: object, *, secrets: Iterable[str] = ()
+) -> LLMError:
+    """Classify an error response (or an `error` event inside a 200 stream) by its status, its
+    body's `error.type` and its headers (`retry-after`, `x-should-retry`, `request-id`)."""
+    error_type = _error_field(body, "type")
+    request_id = headers.get("request-id")
+    message = _error_field(body, "message") or _body_message(body) or f"HTTP {status} from the API"
+    message = redact(message, secrets)
+    kind = _status_kind(status, error_type, headers.get("x-should-retry"))
+    if kind is not None:
+        return RetryableError(
+            message=message,
             status=status,
             error_type=error_type,
             request_id=request_id,
+            kind=kind,
+            retry_after=retry_after(headers),
         )
+    hint = _HINTS.get(status)
+    return FatalError(
+        message=f"{message} ({hint})" if hint else message,
+        status=status,
+        error_type=error_type,
+        request_id=request_id,
+    )
+
+
+def _connection_error(exc: BaseException, secrets: tuple[str, ...]) -> RetryableError:
+    cause = exc.__cause__ or exc.__context__
+    detail = str(cause or exc).strip() or type(cause or exc).__name__
+    return RetryableError(message=redact(f"connection error: {detail}", secrets), kind="connection")
+
+
+def _translate_aiohttp(exc: BaseException, secrets: tuple[str, ...]) -> LLMError | None:
+    """An exception of the direct transport (aiohttp, or the loop's timeout), classified as the
+    SDK's aiohttp transport would have it; None when it is not one."""
+    import aiohttp
+
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return RetryableError(message="request timed out", kind="timeout")
+    if isinstance(exc, aiohttp.ClientError):
+        return RetryableError(
+            message=redact(f"connection error: {str(exc).strip() or type(exc).__name__}", secrets),
+            kind="connection",
+        )
+    return None
+
+
+def translate_error(exc: BaseException, *, secrets: Iterable[str] = ()) -> LLMError:
+    """Classify an exception raised during one request: by the direct transport (aiohttp), or by
+    the SDK or its transport. The SDK is imported only for an exception that came from it."""
+    secrets = tuple(secrets)
+    if isinstance(exc, LLMError):
+        return exc
+    origin = type(exc).__module__.partition(".")[0]
+    if origin == "aiohttp" or isinstance(exc, TimeoutError):
+        translated = _translate_aiohttp(exc, secrets)
+        if translated is not None:
+            return translated
+    if origin not in ("anthropic", "httpx2", "httpcore2"):
+        return FatalError(message=redact(f"{type(exc).__name__}: {exc}", secrets))
+
+    import anthropic
+    import httpx2
+
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return RetryableError(message="request timed out", kind="timeout")
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        return _connection_error(exc, secrets)
+    if isinstance(exc, anthropic.APIStatusError):
+        return translate_status(exc.status_code, exc.response.headers, exc.body, secrets=secrets)
     if isinstance(exc, anthropic.APIResponseValidationError):
         return RetryableError(
             message="the API sent a response that could not be read",

@@ -14,13 +14,15 @@ Invariants:
   the server is a `FatalError` naming the URL tried: it is a wrong `ANTHROPIC_BASE_URL`, and
   retrying it toward the 15-minute horizon only hides that. Once any call got an HTTP response,
   the same error is retryable (a server restarting).
-- Responses are returned as plain JSON dicts. On the non-streaming path the body is decoded with
-  `json.loads` instead of being built into SDK models and dumped again: the SDK's per-call CPU is
-  what bounds throughput with hundreds of workers. For the same reason, the `direct` transport
-  (opt-in: `engine.transport: direct`) skips the SDK's request building and stream assembly for
-  Messages requests and sends them over aiohttp itself (`_direct.py`) with the SDK's own headers;
-  errors are still the SDK's exceptions, translated. It is not the default: the SDK's own path
-  is the one the Messages API's changes reach first, and the one the suite runs everywhere else.
+- Responses are returned as plain JSON dicts, decoded with `json.loads` instead of being built
+  into SDK models and dumped again: the client's per-call CPU is what bounds throughput with
+  hundreds of workers.
+- The default transport, `direct`, sends Messages requests over aiohttp itself (`_direct.py`)
+  with the headers the SDK sends, and does not import the SDK at all unless the Batches API is
+  used (the SDK costs ~45 MB and 1-2 s of CPU per process; schemas are rewritten by `_schema.py`,
+  checked equal to the SDK's rewrite). Error responses are classified by the same function the
+  SDK's exceptions go through (`_errors.translate_status`), so a status means the same on every
+  transport. `aiohttp` and `httpx` send through the SDK (`engine.transport`).
 """
 
 from __future__ import annotations
@@ -31,13 +33,21 @@ import inspect
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
 from orchestrator.errors import FatalError, LLMError, RetryableError, UsageError
-from orchestrator.llm._direct import DirectPost
-from orchestrator.llm._errors import redact, translate_error, unreachable_reason
+from orchestrator.llm._direct import DirectPost, sdk_headers
+from orchestrator.llm._errors import (
+    decode_body,
+    redact,
+    translate_error,
+    translate_status,
+    unreachable_reason,
+)
+from orchestrator.llm._schema import transform_schema
 from orchestrator.llm.ratelimit import has_ratelimit, read_ratelimit
 from orchestrator.llm.usage import usage_from_message
 
@@ -51,7 +61,8 @@ NO_KEY_MESSAGE = (
     "no Anthropic API key: set ANTHROPIC_API_KEY,"
     " or run with --simulate to use the built-in simulator"
 )
-TRANSPORTS = ("aiohttp", "httpx", "direct")
+TRANSPORTS = ("direct", "aiohttp", "httpx")
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +104,8 @@ def _sdk_params() -> frozenset[str]:
 
 
 class _SchemaAdapter:
-    """Rewrites `output_config.format.schema` into the subset the API accepts (the SDK's own
-    `transform_schema`: `additionalProperties: false`, unsupported constraints moved into the
+    """Rewrites `output_config.format.schema` into the subset the API accepts (`_schema.py`, the
+    SDK's rewrite: `additionalProperties: false`, unsupported constraints moved into the
     description). The worker still validates replies against the original schema, so nothing the
     user asked for is lost. Cached by the schema's canonical JSON."""
 
@@ -104,21 +115,20 @@ class _SchemaAdapter:
     def __call__(self, schema: dict[str, Any]) -> dict[str, Any]:
         key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
         if key not in self._cache:
-            from anthropic.lib._parse._transform import transform_schema
-
             try:
                 self._cache[key] = transform_schema(schema)
-            except (ValueError, TypeError, AttributeError, KeyError):
-                self._cache[key] = None  # a schema it cannot rewrite goes as written
+            except (ValueError, TypeError, AttributeError, KeyError, AssertionError):
+                self._cache[key] = None  # one it cannot rewrite (`type: [a, b]`) goes as written
         return self._cache[key] or schema
 
 
 class AnthropicLLM:
     """The Messages API for one run. Implements `orchestrator.contracts.LLM`.
 
-    `transport`: "aiohttp" (default; about twice as fast per call), "httpx", or "direct" (the
-    SDK on aiohttp, with Messages requests sent around it: see the module's notes). The connection
-    pool is sized to `max_connections`, which should be the run's concurrency.
+    `transport`: "direct" (default: Messages requests over aiohttp, around the SDK; see the
+    module's notes), "aiohttp" (the SDK on its aiohttp transport) or "httpx" (the SDK's default
+    transport, about half as fast per call). The connection pool is sized to `max_connections`,
+    which should be the run's concurrency.
     """
 
     def __init__(
@@ -127,47 +137,64 @@ class AnthropicLLM:
         api_key: str,
         base_url: str | None = None,
         max_connections: int = 100,
-        transport: str = "aiohttp",
+        transport: str = "direct",
         timeout_s: float = 600.0,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
-        import anthropic
-        import httpx2
-
+        self._api_key = api_key
         self._secrets = (api_key,)
         self.base_url = base_url
         self.transport = transport
-        limits = httpx2.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+        self._max_connections = max_connections
+        self._timeout_s = timeout_s
+        # As the SDK resolves it: the argument, else ANTHROPIC_BASE_URL, else the public API.
+        self._base = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
         )
-        timeout = httpx2.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self._adapt_schema = _SchemaAdapter()
+        self._sdk: AsyncAnthropic | None = None
+        self._direct: DirectPost | None = None
+        if transport == "direct":
+            self._direct = DirectPost(
+                url=f"{self._base}/v1/messages",
+                headers=sdk_headers(api_key),
+                max_connections=max_connections,
+                timeout_s=timeout_s,
+            )
+        else:
+            self._sdk = self._make_sdk()
+        # Set once any request got an HTTP response (success or API error): the URL is right.
+        self._reached_server = False
+
+    def _make_sdk(self) -> AsyncAnthropic:
+        import anthropic
+        import httpx2
+
+        limits = httpx2.Limits(
+            max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+        )
+        timeout = httpx2.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s))
         http_client: httpx2.AsyncClient
-        if transport in ("aiohttp", "direct"):
+        if self.transport in ("aiohttp", "direct"):
             http_client = anthropic.DefaultAioHttpClient(limits=limits, timeout=timeout)
         else:
             http_client = anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-        self._client: AsyncAnthropic = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
+        return anthropic.AsyncAnthropic(
+            api_key=self._api_key,
+            base_url=self._base,
             max_retries=0,
             timeout=timeout,
             http_client=http_client,
         )
-        self._adapt_schema = _SchemaAdapter()
-        self._direct: DirectPost | None = None
-        if transport == "direct":
-            self._direct = DirectPost(
-                url=f"{str(self._client.base_url).rstrip('/')}/v1/messages",
-                # what the SDK sends (auth, version, user agent), less any header it omits
-                headers={
-                    k: v for k, v in self._client.default_headers.items() if isinstance(v, str)
-                },
-                max_connections=max_connections,
-                timeout_s=timeout_s,
-            )
-        # Set once any request got an HTTP response (success or API error): the URL is right.
-        self._reached_server = False
+
+    @property
+    def _client(self) -> AsyncAnthropic:
+        """The SDK's client: built with this one on the SDK transports, on first use (the Batches
+        API) on the direct one."""
+        if self._sdk is None:
+            self._sdk = self._make_sdk()
+        return self._sdk
 
     def __repr__(self) -> str:  # never show the key
         return f"AnthropicLLM(base_url={self.base_url!r}, transport={self.transport!r})"
@@ -175,11 +202,13 @@ class AnthropicLLM:
     def _params(self, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         params = dict(request)
         stream = bool(params.pop("stream", False))
-        # A parameter this SDK version has no argument for (a client such as Claude Code,
-        # through the runtime's proxy, sends newer ones) goes to the API as sent, in the body.
-        extra = {k: params.pop(k) for k in list(params) if k not in _sdk_params()}
-        if extra:
-            params["extra_body"] = {**params.get("extra_body", {}), **extra}
+        # Through the SDK, a parameter this SDK version has no argument for (a client such as
+        # Claude Code, through the runtime's proxy, sends newer ones) goes to the API as sent, in
+        # the body. The direct path sends every parameter as sent anyway.
+        if self._direct is None:
+            extra = {k: params.pop(k) for k in list(params) if k not in _sdk_params()}
+            if extra:
+                params["extra_body"] = {**params.get("extra_body", {}), **extra}
         output_config = params.get("output_config")
         if isinstance(output_config, dict):
             fmt = output_config.get("format")
@@ -190,13 +219,13 @@ class AnthropicLLM:
 
     def _url(self) -> str:
         """The API's URL as tried, without any user:password part."""
-        url = self._client.base_url
-        return str(url.copy_with(username=None, password=None) if url.userinfo else url)
+        parts = urllib.parse.urlsplit(self._base)
+        if "@" in parts.netloc:
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        return urllib.parse.urlunsplit(parts)
 
     def _translate(self, exc: BaseException) -> LLMError:
-        import anthropic
-
-        if isinstance(exc, anthropic.APIStatusError):
+        if getattr(exc, "status_code", None) is not None:  # the SDK's APIStatusError
             self._reached_server = True
         error = translate_error(exc, secrets=self._secrets)
         reason = unreachable_reason(exc)
@@ -281,7 +310,7 @@ class AnthropicLLM:
                 self._reached_server = True
                 headers = raw.headers
                 message = _decode(await raw.read(), self._secrets)
-        except RetryableError:
+        except LLMError:
             raise
         except Exception as exc:
             raise self._translate(exc) from None
@@ -345,39 +374,21 @@ class AnthropicLLM:
             raise self._translate(exc) from None
         return out
 
-    def _status_error(self, status: int, headers: Mapping[str, str], data: bytes) -> Exception:
-        """The SDK's own `APIStatusError` for an error response of the direct path."""
-        import httpx2
-
-        assert self._direct is not None
-        response = httpx2.Response(
-            status,
-            headers=list(headers.items()),
-            content=data,
-            request=httpx2.Request("POST", self._direct.url),
-        )
-        return self._client._make_status_error_from_response(response)
+    def _status_error(self, status: int, headers: Mapping[str, str], data: bytes) -> LLMError:
+        """An error response of the direct path, classified as through the SDK."""
+        return translate_status(status, headers, decode_body(data), secrets=self._secrets)
 
     def _stream_error(
         self, status: int, headers: Mapping[str, str], body: dict[str, Any]
-    ) -> Exception:
-        """The SDK's `APIStatusError` for an `error` event inside a 200 stream, as its stream
-        helper raises it."""
-        import httpx2
-
-        assert self._direct is not None
-        response = httpx2.Response(
-            status,
-            headers=list(headers.items()),
-            content=json.dumps(body).encode(),
-            request=httpx2.Request("POST", self._direct.url),
-        )
-        return self._client._make_status_error(f"{body}", body=body, response=response)
+    ) -> LLMError:
+        """An `error` event inside a 200 stream, classified as the SDK's stream helper raises it."""
+        return translate_status(status, headers, body, secrets=self._secrets)
 
     async def aclose(self) -> None:
         if self._direct is not None:
             await self._direct.aclose()
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
 
 def make_llm(

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,7 +218,7 @@ async def test_make_llm_reads_the_environment_and_simulate() -> None:
         environ={"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},
     )
     assert llm.base_url == "http://127.0.0.1:9"
-    assert llm.transport == "aiohttp"
+    assert llm.transport == "direct"
     await llm.aclose()
     simulated = make_llm(settings, simulate=True, base_url="http://127.0.0.1:8", environ={})
     assert simulated.base_url == "http://127.0.0.1:8"
@@ -232,3 +233,24 @@ def test_importing_the_worker_does_not_import_anthropic() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_run_on_the_default_transport_never_imports_the_sdk(tmp_path: Path) -> None:
+    """The default (direct) transport needs nothing of the SDK for a run, schemas included: the
+    SDK's import is ~45 MB and 1-2 s of CPU for every `orchestrate run`."""
+    workflow = Path(__file__).resolve().parents[2] / "bench" / "workflows" / "fanout.yaml"
+    code = (
+        "import sys\n"
+        "from orchestrator.cli import main\n"
+        f"sys.argv = ['orchestrate', 'run', {str(workflow)!r}, '--input', 'n=3', '-q',"
+        " '--simulate']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "bad = sorted({m for m in sys.modules if m.partition('.')[0] in ('anthropic', 'httpx2')})\n"
+        "print('IMPORTED', bad[:5])\n"
+        "sys.exit(3 if bad else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "IMPORTED []" in result.stdout

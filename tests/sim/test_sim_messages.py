@@ -360,16 +360,21 @@ async def test_cache_breakpoint_in_messages_adds_a_5m_write(sim, clients):
     assert second.usage.input_tokens == 200
 
 
+# A small input-token limit and a long prompt: the bucket refills 100 tokens a second, so the
+# ~2,000 this request takes are still missing from the header however slow the host is.
+@pytest.mark.sim(rate_limits={"requests": 4000, "input_tokens": 6000, "output_tokens": 400_000})
 async def test_rate_limit_headers(sim, clients):
+    prompt = [{"role": "user", "content": "Summarise the state of solar power. " * 220}]
     raw = await clients(sim).messages.with_raw_response.create(
-        model=MODEL, max_tokens=100, messages=USER
+        model=MODEL, max_tokens=100, messages=prompt
     )
     headers = raw.headers
     assert headers["request-id"].startswith("req_")
     assert raw.request_id == headers["request-id"]
     assert headers["anthropic-ratelimit-requests-limit"] == "4000"
     assert headers["anthropic-ratelimit-requests-remaining"] == "3999"
-    assert int(headers["anthropic-ratelimit-input-tokens-remaining"]) < 2_000_000
+    assert headers["anthropic-ratelimit-input-tokens-limit"] == "6000"
+    assert int(headers["anthropic-ratelimit-input-tokens-remaining"]) < 5000
     assert headers["anthropic-ratelimit-output-tokens-limit"] == "400000"
     assert headers["anthropic-ratelimit-requests-reset"].endswith("Z")
 
