@@ -175,6 +175,7 @@ class _Run:
             spent_usd=resume.spent_usd,
             spent_tokens=resume.spent_tokens,
             steps=step_budgets(self.workflow),
+            prior=resume.spent_by_step,
         )
         dispatcher = Dispatcher(
             llm=engine.llm,
