@@ -230,6 +230,10 @@ class _Run:
             announce=self._started,
             prior_batches=resume.batches,
             people=engine.people,
+            clock=engine.clock,
+            repeats_every_s=(
+                self.workflow.schedule.period_s() if self.workflow.schedule is not None else None
+            ),
         )
         self.ctx.worker_ctx.delegate = Delegator(self.ctx, self.workflow)  # `Task` calls
         self.top = Scope(

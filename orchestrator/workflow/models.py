@@ -13,10 +13,13 @@ field (`as` -> `as_`, `from` -> `from_`), every other field is one the loader de
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from cronsim import CronSim
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import Diagnostic, UsageError
@@ -298,6 +301,16 @@ class Schedule(_Model):
     every: float | None = None
     cron: str | None = None
     timezone: str | None = None
+
+    def period_s(self) -> float:
+        """Seconds between two runs: `every`, or a cron's shortest gap over its next slots
+        (counted in UTC: the gap, not the wall time, is what a cache TTL sees)."""
+        if self.every is not None:
+            return float(self.every)
+        assert self.cron is not None
+        slots = CronSim(self.cron, datetime(2026, 1, 5, tzinfo=UTC))  # a Monday: any fixed start
+        times = [next(slots).timestamp() for _ in range(48)]
+        return min(b - a for a, b in itertools.pairwise(times))
 
 
 class Workflow(_Model):
