@@ -122,7 +122,7 @@ def _coerce(kind: str, value: Any) -> Any:
 class Defaults(_Model):
     """Defaults for every agent step; None means "use the settings"."""
 
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: the first, then fallbacks on overload
     max_tokens: int | None = None
     timeout: float | None = None  # seconds
     retries: int | None = None
@@ -165,7 +165,7 @@ class AgentDef(_Model):
 
     name: str
     description: str | None = None
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: the first, then fallbacks on overload
     tools: list[str | dict[str, Any]] | None = None
     inherited_tools: bool = False
     max_tokens: int | None = None
