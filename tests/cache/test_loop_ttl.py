@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.contracts import Question
+from orchestrator.contracts import Question, request_fingerprint
 from orchestrator.events import CacheTtlChosen
 from orchestrator.people.memory import MemoryPeople
 from orchestrator.ui.tables import cache_line
@@ -215,3 +215,14 @@ def test_runs_show_names_the_step_and_its_loops_period(
     result = runner.invoke(app, ["runs", "show", "last", "--json"], env=env)
     told = json.loads(result.stdout)["cache_ttls"]
     assert [(t["step_id"], t["ttl"]) for t in told] == [("polish.draft", "1h")]
+
+
+def test_a_resumed_conversation_replays_across_a_ttl_change() -> None:
+    # a resumed loop measures its period afresh, so a task's request may ask for another TTL
+    # than the recorded one: the replay must still match it (the model sees no cache marks)
+    def request(ttl: str, text: str = CONTEXT) -> dict[str, Any]:
+        block = {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}
+        return {"model": "m", "messages": [{"role": "user", "content": [block]}]}
+
+    assert request_fingerprint(request("5m")) == request_fingerprint(request("1h"))
+    assert request_fingerprint(request("5m")) != request_fingerprint(request("5m", "other"))
