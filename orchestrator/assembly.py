@@ -203,6 +203,7 @@ def resume_run(
         conversations=point.conversations,
         spent_usd=point.spent_usd,
         spent_tokens=point.spent_tokens,
+        spent_by_step=point.spent_by_step,
     )
     return RunPlan(
         workflow=workflow,

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.contracts import Usage
 from orchestrator.environment import SandboxPolicy, parse_sandbox
@@ -90,7 +97,8 @@ def _duration_validator(value: Any) -> float:
 
 
 class EngineConfig(_Model):
-    model: str = "sonnet"
+    # a list ([opus, sonnet]): the first, then fallbacks on overload, as a step's `model:`
+    model: str | list[str] = "sonnet"
     max_tokens: int = Field(2048, gt=0)
     concurrency: int = Field(50, gt=0)
     max_workers: int = Field(500, gt=0)
@@ -112,6 +120,20 @@ class EngineConfig(_Model):
     _durations = field_validator("timeout", "heartbeat", "stale_after", mode="before")(
         _duration_validator
     )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value or not all(isinstance(m, str) and m.strip() for m in value):
+                raise ValueError(
+                    "engine.model must be a model name (sonnet) or a non-empty list of names "
+                    f"to fall back through ([opus, sonnet]), got {value!r}"
+                )
+            if len(set(value)) != len(value):
+                raise ValueError(f"engine.model names a model twice: {value!r}")
+            return value[0] if len(value) == 1 else value
+        return value
 
     @field_validator("transport")
     @classmethod
@@ -195,9 +217,25 @@ class Settings(_Model):
 
     _sandbox = field_validator("sandbox", mode="before")(parse_sandbox)
 
+    @model_validator(mode="after")
+    def _fallbacks_callable(self) -> Settings:
+        """A fallback in `engine.model: [a, b]` is called only once the model before it is
+        overloaded: a name that could never be called is refused now, not then."""
+        if isinstance(self.engine.model, list):
+            known = {*self.models.aliases, *self.models.catalog}
+            for name in self.engine.model:
+                if name not in known and not name.startswith("claude-"):
+                    aliases = ", ".join(self.models.aliases)
+                    raise ValueError(
+                        f"engine.model: '{name}' is neither an alias ({aliases}) nor a model "
+                        "id; fix the name, or add it under models:"
+                    )
+        return self
+
     def resolve_model(self, name: str | None) -> str:
         """An alias or a full id -> a full id (unknown ids pass through: the API decides)."""
-        name = name or self.engine.model
+        default = self.engine.model
+        name = name or (default[0] if isinstance(default, list) else default)
         seen: set[str] = set()
         while name in self.models.aliases and name not in seen:
             seen.add(name)

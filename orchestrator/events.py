@@ -269,6 +269,18 @@ class Warning(Event):  # noqa: A001 - the event is called what it is
 
 
 @dataclass(slots=True, kw_only=True)
+class CacheTtlChosen(Event):
+    """`cache.ttl: auto` chose the 1h TTL for a step's marked prefix, and why (a long fan-out,
+    a loop's period, the workflow's schedule): what `runs show`'s cache line says. Once per
+    step (fan-out indexes dropped from `step_id`)."""
+
+    type: ClassVar[str] = "cache_ttl"
+    step_id: str
+    ttl: str
+    why: str
+
+
+@dataclass(slots=True, kw_only=True)
 class QuestionAsked(Event):
     """A question started waiting for a person (an `ask` step, a tool call's approval, the
     budget guard). It is in the store's `questions` table before this is emitted."""
@@ -324,6 +336,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         QuestionAsked,
         QuestionAnswered,
         SimulatorUsed,
+        CacheTtlChosen,
     )
 }
 

@@ -218,6 +218,7 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
     cache_creation_input_tokens, calls, cache_read_input_tokens, tokens, cost_usd, cost_unknown,
     duration_s, cache_hit_ratio}],
     errors: [{step, task, label, error}], questions: [as in `runs waiting`, answered ones too],
+    cache_ttls: [{step_id, ttl, why}] (each step `cache.ttl: auto` gave the 1h TTL, and why),
     totals: {input_tokens,
     output_tokens, cache_creation_input_tokens, cache_read_input_tokens, tokens, cost_usd,
     cost_unknown, calls, retries, tasks_total, tasks_done, tasks_failed}}.
@@ -237,6 +238,7 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         every = [t.to_dict(output=False) for t in store.list_tasks(run_id)]
         started = store.events(run_id, type="run_started")  # one per process that ran it
         sandbox = (started[-1].payload or {}).get("sandbox") if started else None
+        ttls = [e.payload or {} for e in store.events(run_id, type="cache_ttl")]
     detail: dict[str, Any] = {
         **{k: v for k, v in base.items() if k not in _TOTALS},
         "sandbox": sandbox,
@@ -245,6 +247,7 @@ def show(run: RunArg, json_: JsonOpt = False, db: DbOpt = None) -> None:
         "steps": steps,
         "errors": errors,
         "questions": questions,
+        "cache_ttls": [{k: t.get(k) for k in ("step_id", "ttl", "why")} for t in ttls],
         "totals": {k: base[k] for k in _TOTALS},
     }
     if json_:

@@ -161,7 +161,10 @@ def agents_list(
         names = ", ".join(t if isinstance(t, str) else json.dumps(t) for t in row["tools"] or [])
         return f"{names} (inherited)" if row["inherited_tools"] else names or "none"
 
-    table = [(r["name"], r["model"], tools(r), r["path"]) for r in rows]
+    def model(row: dict[str, Any]) -> str:  # `model: [opus, sonnet]`: "opus > sonnet"
+        return " > ".join(row["model"]) if isinstance(row["model"], list) else str(row["model"])
+
+    table = [(r["name"], model(r), tools(r), r["path"]) for r in rows]
     header = ("NAME", "MODEL", "TOOLS", "SOURCE")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
     for row in (header, *table):

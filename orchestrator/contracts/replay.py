@@ -27,9 +27,19 @@ _VOLATILE = ("extra_headers", "stream", "metadata")
 
 
 def request_fingerprint(request: dict[str, Any]) -> str:
-    """A request as the model sees it, as one comparable string."""
-    kept = {k: v for k, v in request.items() if k not in _VOLATILE}
+    """A request as the model sees it, as one comparable string. Cache marks are left out: the
+    TTL a prefix asks for can differ between processes (a loop's measured period starts again
+    on resume) and the model's answer does not depend on it."""
+    kept = {k: _unmarked(v) for k, v in request.items() if k not in _VOLATILE}
     return json.dumps(kept, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _unmarked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unmarked(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

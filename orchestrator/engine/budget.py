@@ -12,6 +12,11 @@ A refused call raises `BudgetExceeded` (`step` set when a step's budget refused 
 budget stops the run (it ends `budget_exceeded`, resumable with a larger budget); a step's
 stops that step only (its tasks that have not started fail with the same message).
 
+A resumed run's budgets go on from what the earlier processes spent: the run's from its total,
+each step's from the calls recorded under that step (`prior`, by step path as run, read from the
+store by the CLI), so resuming with the same `budget:` spends nothing more and a larger one only
+the difference.
+
 Invariants: `spent + reserved <= limit` at all times, per budget and per unit (dollars, tokens);
 a reservation is settled exactly once; nothing here awaits except a refused-for-now `reserve`.
 """
@@ -19,7 +24,7 @@ a reservation is settled exactly once; nothing here awaits except a refused-for-
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -130,7 +135,10 @@ class Budget:
         spent_usd: float = 0.0,
         spent_tokens: int = 0,
         steps: Iterable[StepBudget] = (),
+        prior: Mapping[str, tuple[float, int]] | None = None,
     ) -> None:
+        """`prior`: step path as run (`topics[3].draft`) -> (dollars, tokens) its calls spent
+        in earlier processes of this run; each step budget starts from what it covers."""
         self._run = _Limit(
             "the run",
             "--max-cost-usd",
@@ -148,6 +156,7 @@ class Budget:
                 f"budget.max_tokens on step '{s.path}'",
                 s.max_cost_usd,
                 s.max_tokens,
+                *_spent_under(s.path, prior or {}),
             )
             for s in steps
         ]
@@ -237,6 +246,12 @@ class Budget:
         """Count what was used with no reservation (batch results)."""
         for _, limit in self._covering(step):
             limit.add(cost_usd, tokens)
+
+
+def _spent_under(step: str, prior: Mapping[str, tuple[float, int]]) -> tuple[float, int]:
+    """What the calls of the steps a budget on `step` covers already spent."""
+    covered = [spent for path, spent in prior.items() if covers(step, path)]
+    return sum(usd for usd, _ in covered), sum(tokens for _, tokens in covered)
 
 
 def step_budgets(workflow: Workflow, prefix: str = "") -> list[StepBudget]:

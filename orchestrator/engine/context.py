@@ -8,6 +8,7 @@ emits events; it holds no state of its own between calls. Nothing here speaks HT
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,9 @@ class RunContext:
     budget_approved: bool = False  # a person let the run go past limits.ask_above_usd
     tasks_created: int = 0
     sandbox_warned: bool = False  # the unsandboxed-`run:` warning is given once per run
+    clock: Callable[[], float] = time.monotonic  # the engine's (tests inject a virtual one)
+    repeats_every_s: float | None = None  # the workflow's `schedule:` period (cache TTLs)
+    ttls_told: set[str] = field(default_factory=set)  # steps whose 1h TTL was explained
     task_slots: anyio.CapacityLimiter = field(init=False)
     # `isolation: worktree` and `merge: branches`; touches git only once a step needs it
     worktrees: Worktrees = field(init=False)

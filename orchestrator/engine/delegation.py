@@ -105,8 +105,16 @@ class Delegator:
             )
         asked = tool_input.get("model")
         named = asked.strip() if isinstance(asked, str) and asked.strip() else agent.model
-        # no model named by the call or the agent (`inherit`): the parent's
-        model = run.settings.resolve_model(named) if named else parent.model
+        # no model named by the call or the agent (`inherit`): the parent's, fallbacks and all;
+        # an agent's `model: [a, b]` falls back as a step's does
+        if named:
+            model, *rest = [
+                run.settings.resolve_model(n)
+                for n in (named if isinstance(named, list) else [named])
+            ]
+            fallbacks = tuple(rest)
+        else:
+            model, fallbacks = parent.model, tuple(parent.fallback_models)
         if run.stop.reason:
             return _error(f"the run is stopping ({run.stop.reason}): no new agent starts")
         problem = run.claim_tasks(1, fanout=False)
@@ -114,7 +122,9 @@ class Delegator:
             return _error(f"{problem}: no new agent starts")
         path = child_path(parent, agent.name)
         key = child_key(parent, agent.name, number, [agent.name, prompt, model])
-        prepare = partial(self._prepare, parent, agent, prompt, model, path, key, number)
+        prepare = partial(
+            self._prepare, parent, agent, prompt, (model, *fallbacks), path, key, number
+        )
         outcome = await run.tasks.run(
             path=path,
             key=key,
@@ -141,13 +151,14 @@ class Delegator:
         parent: TaskSpec,
         agent: AgentDef,
         prompt: str,
-        model: str,
+        models: tuple[str, ...],  # the model, then its fallbacks
         path: str,
         key: str,
         number: int,
         task_id: str,
     ) -> Prepared:
         run = self.run
+        model, *fallbacks = models
         settings = run.settings
         defaults = self.workflow.defaults
         engine = settings.engine
@@ -162,6 +173,7 @@ class Delegator:
             index=number,
             agent=agent.name,
             model=model,
+            fallback_models=fallbacks,
             system=agent.system.strip() or None,
             prompt=prompt,
             max_tokens=max_tokens,

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.engine.runs import PriorTask
+from orchestrator.engine.warmup import LoopPeriod
 from orchestrator.names import task_label
 from orchestrator.states import RunStatus, StepStatus, TaskStatus
 from orchestrator.workflow import Step, Workflow
@@ -79,6 +80,9 @@ class Scope:
     iteration: int | None
     base: dict[str, Any]  # the template context minus `steps`
     outer: dict[str, dict[str, Any]]  # step views visible from enclosing scopes
+    # the innermost loop this scope is (part of) an iteration of: the TTL of the prefixes its
+    # steps repeat once per iteration follows its period (engine/warmup.py)
+    loop: LoopPeriod | None = None
 
     def context(self, results: Mapping[str, StepResult]) -> dict[str, Any]:
         """The template context of a step here, given the results so far."""
@@ -107,6 +111,7 @@ class Scope:
             iteration=self.iteration,
             base={**self.base, "inputs": inputs, "loop": {}},
             outer={},
+            loop=self.loop,
         )
 
 

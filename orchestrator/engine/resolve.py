@@ -83,7 +83,7 @@ class TaskSettings:
     max_turns: int
     retries: int
     timeout_s: float
-    cache_ttl: str | None  # set for fan-out items: they share a cacheable prefix
+    cache_ttl: str | None  # fan-out items share a cacheable prefix (loop steps: kinds/agent.py)
     sandbox: dict[str, Any]  # the SandboxPolicy Bash runs under
     runtime: str = "api"  # step > agent > defaults: "api" | "claude-code"
     mcp_servers: tuple[tuple[str, Any], ...] = ()  # workflow < agent < step, by server name

@@ -37,6 +37,8 @@ class ResumeState:
     conversations: dict[str, list[RecordedCall]] = field(default_factory=dict)
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    # step path as run -> (dollars, tokens) its calls spent: the step budgets go on from there
+    spent_by_step: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass

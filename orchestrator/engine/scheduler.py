@@ -175,6 +175,7 @@ class _Run:
             spent_usd=resume.spent_usd,
             spent_tokens=resume.spent_tokens,
             steps=step_budgets(self.workflow),
+            prior=resume.spent_by_step,
         )
         dispatcher = Dispatcher(
             llm=engine.llm,
@@ -229,6 +230,10 @@ class _Run:
             announce=self._started,
             prior_batches=resume.batches,
             people=engine.people,
+            clock=engine.clock,
+            repeats_every_s=(
+                self.workflow.schedule.period_s() if self.workflow.schedule is not None else None
+            ),
         )
         self.ctx.worker_ctx.delegate = Delegator(self.ctx, self.workflow)  # `Task` calls
         self.top = Scope(

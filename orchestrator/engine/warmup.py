@@ -17,9 +17,13 @@ Invariants:
 - A request is never held longer than `hold_s` in all, however many leaders fail in turn, and
   never past `hold_s` after the current leader was sent: a slow or failing leader delays the
   others by at most that much. `hold_s <= 0` turns the hold off (marks are still policed).
-- The TTL of a step's prefix is a pure decision (`choose_ttl`): 1h when the step is expected to
-  outlast the 5-minute TTL, since an expired entry is written again at 1.25x while a needless 1h
-  write costs 0.75x once.
+- The TTL of a step's prefix is a pure decision (`choose_ttl`): 1h when the prefix is used again
+  more than 5 minutes after it was last used, since an expired entry is written again at 1.25x
+  while a needless 1h write costs 0.75x once. That is: a fan-out expected to outlast 5 minutes;
+  a step in a `loop:` body whose loop's period (expected from its body's steps, then measured
+  from one iteration's start of the step to the next: `LoopPeriod`) exceeds 5 minutes; or any
+  marked prefix of a workflow whose `schedule:` repeats it every 5 to 60 minutes (the cache is
+  shared by runs with the same prefix; past an hour a 1h entry is gone too, so 5m is cheaper).
 Touched only from the run's event loop: no lock.
 """
 
@@ -52,13 +56,59 @@ def expected_step_s(items: int, width: int, max_tokens: int) -> float:
     return rounds * max_tokens / OUTPUT_TOKENS_PER_S
 
 
-def choose_ttl(configured: str, expected_s: float | None) -> tuple[str, str]:
-    """(ttl, why): `configured` unless it is `auto`; then 1h when `expected_s` exceeds 5 min."""
+def choose_ttl(
+    configured: str,
+    expected_s: float | None,
+    *,
+    loop_period_s: float | None = None,
+    measured: bool = False,
+    schedule_s: float | None = None,
+) -> tuple[str, str]:
+    """(ttl, why): `configured` unless it is `auto`; then 1h when the step's `expected_s`, or
+    the period of the loop it is in (`measured` or expected), exceeds 5 min, or the workflow's
+    schedule repeats every 5 to 60 min (`schedule_s`)."""
     if configured != "auto":
         return configured, "set in configs (cache.ttl)"
-    if expected_s is not None and expected_s > TTL_SECONDS["5m"]:
-        return "1h", f"expected to run {expected_s / 60:.0f} min, longer than the 5m TTL"
-    return "5m", "expected to finish within 5 min"
+    five = TTL_SECONDS["5m"]
+    if expected_s is not None and expected_s > five:
+        return "1h", f"expected to run {_minutes(expected_s)}, longer than the 5m TTL"
+    if loop_period_s is not None and loop_period_s > five:
+        how = "measured" if measured else "expected"
+        return "1h", (
+            f"its loop's period ({how}: {_minutes(loop_period_s)} from one iteration's call to "
+            "the next) is longer than the 5m TTL"
+        )
+    if schedule_s is not None and five < schedule_s <= TTL_SECONDS["1h"]:
+        return "1h", (
+            f"the workflow's schedule runs it every {_minutes(schedule_s)}: the next run reads "
+            "the prefix within the 1h TTL"
+        )
+    return "5m", "expected to be used again within 5 min"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+@dataclass(slots=True)
+class LoopPeriod:
+    """One running loop's period, for the TTL of the prefixes its body's steps repeat once per
+    iteration: expected from the body's steps before a step has run twice, then measured as the
+    time from the step's start in the last iteration to its start in this one (a person
+    answering an `ask`, a long sub-step, anything the expectation could not see)."""
+
+    expected_s: float | None
+    clock: Callable[[], float] = time.monotonic
+    _last: dict[str, float] = field(default_factory=dict)  # step path -> when it last started
+
+    def starting(self, path: str) -> tuple[float | None, bool]:
+        """(period in seconds or None, measured) for the step at `path`, starting now."""
+        now = self.clock()
+        last = self._last.get(path)
+        self._last[path] = now
+        if last is None:
+            return self.expected_s, False
+        return now - last, True
 
 
 # --- marks and the prefix they close -----------------------------------------------------------

@@ -146,6 +146,7 @@ class ResumePoint:
     batches: dict[str, list[str]] = field(default_factory=dict)  # step path -> batch ids
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    spent_by_step: dict[str, tuple[float, int]] = field(default_factory=dict)  # from the calls
     # task key -> the calls of its conversation, for a task in flight when its process ended
     conversations: dict[str, list[RecordedCall]] = field(default_factory=dict)
 

@@ -230,12 +230,17 @@ class Store:
             key: PriorResult(output=task.output, usage=task.usage, cost_usd=task.cost_usd)
             for key, task in self.succeeded_tasks(run_id).items()
         }
+        by_step: dict[str, tuple[float, int]] = {}
+        for row in self.cost_breakdown(run_id):  # per step and model: summed per step
+            usd, tokens = by_step.get(row.step_id, (0.0, 0))
+            by_step[row.step_id] = (usd + (row.cost_usd or 0.0), tokens + row.usage.total_tokens)
         return ResumePoint(
             tasks=tasks,
             state=self.state_items(run_id),
             batches=batches,
             spent_usd=run.cost_usd or 0.0,
             spent_tokens=run.usage.total_tokens,
+            spent_by_step=by_step,
             conversations=self.conversations(run_id),
         )
 

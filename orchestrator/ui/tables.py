@@ -214,18 +214,20 @@ def _mapping_table(title: str, values: Mapping[str, Any]) -> Table:
     return table
 
 
-def cache_line(totals: Mapping[str, Any]) -> str | None:
+def cache_line(totals: Mapping[str, Any], choices: Sequence[Mapping[str, Any]] = ()) -> str | None:
     """`runs show`'s cache line: the TTL the run's writes used and how much was read back.
-    A 1h write means a step was expected to outlast the 5m TTL (or configs asked for 1h)."""
+    `choices` are the run's `cache_ttl` events ({step_id, ttl, why}): why `cache.ttl: auto`
+    chose 1h for a step (a long fan-out, a loop's period, the schedule). Without them (runs
+    recorded before they were told, or `cache.ttl: 1h`) the line says what 1h can mean."""
     written = int(totals.get("cache_creation_input_tokens") or 0)
     read = int(totals.get("cache_read_input_tokens") or 0)
     if not written and not read:
         return None
     long = int(totals.get("cache_creation_1h_input_tokens") or 0)
     if long and long < written:
-        ttl = "5m and 1h TTLs (1h: a step expected to outlast 5 min)"
+        ttl = f"5m and 1h TTLs (1h: {_why_1h(choices)})"
     elif long:
-        ttl = "1h TTL (a step expected to outlast 5 min, or cache.ttl: 1h)"
+        ttl = f"1h TTL ({_why_1h(choices)})"
     else:
         ttl = "5m TTL" if written else "read only"
     ratio = read / (read + written)
@@ -233,6 +235,14 @@ def cache_line(totals: Mapping[str, Any]) -> str | None:
         f"cache: {ttl} · {fmt.tokens(written)} written · {fmt.tokens(read)} read · "
         f"{ratio:.1%} of cached-prefix tokens read from the cache"
     )
+
+
+def _why_1h(choices: Sequence[Mapping[str, Any]]) -> str:
+    if not choices:
+        return "a step expected to outlast 5 min, a loop's period over 5 min, or cache.ttl: 1h"
+    first = choices[0]
+    more = f"; {len(choices) - 1} more step(s) chose 1h too" if len(choices) > 1 else ""
+    return f"step '{first.get('step_id')}': {first.get('why')}{more}"
 
 
 def sandbox_text(sandbox: Row) -> str:
@@ -286,7 +296,7 @@ def run_detail(detail: Row) -> RenderableType:
 
         parts += [questions_table(questions), Text("")]
     totals = detail.get("totals") or {}
-    cache = cache_line(totals)
+    cache = cache_line(totals, detail.get("cache_ttls") or ())
     if cache:
         parts.append(Text(cache))
     parts.append(

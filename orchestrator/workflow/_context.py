@@ -102,6 +102,8 @@ class LoadContext:
     resolved_agents: dict[str, AgentDef] = field(default_factory=dict)
     agent_refs: list[tuple[StepInfo, str, Path_]] = field(default_factory=list)
     model_refs: list[tuple[str, Path_]] = field(default_factory=list)
+    # names in a `model: [a, b]` list: (name, path, what names it); an unknown one is an error
+    listed_models: list[tuple[str, Path_, str]] = field(default_factory=list)
     subs: list[tuple[StepInfo, str, Path_]] = field(default_factory=list)
     dynamic_agents: bool = False  # a step picks its agent at run time: every agent is loaded
 
@@ -112,6 +114,13 @@ class LoadContext:
     @functools.cached_property
     def lines(self) -> list[str]:
         return self.text.split("\n")
+
+    def refer_models(self, value: str | list[str] | None, path: Path_, what: str) -> None:
+        """Record the model (or list of models, checked more strictly) named at `path`."""
+        if isinstance(value, list):
+            self.listed_models += [(n, (*path, i), what) for i, n in enumerate(value)]
+        elif value:
+            self.model_refs.append((value, path))
 
     def err(self, path: Path_, message: str, *, key: bool = False) -> None:
         """An error at the value of `path` (or at its key, with `key`)."""

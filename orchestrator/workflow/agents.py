@@ -29,6 +29,7 @@ from orchestrator.names import did_you_mean
 from orchestrator.tool_names import split_tool_list, tool_entry_problem
 from orchestrator.workflow._context import LoadContext
 from orchestrator.workflow._yaml import decode, parse_yaml
+from orchestrator.workflow.fields import model_names_problem
 from orchestrator.workflow.language import AGENT_FILE_KEYS, RUNTIMES
 from orchestrator.workflow.language import AGENT_KEYS as _INLINE_KEYS
 from orchestrator.workflow.mcp import mcp_problems
@@ -200,8 +201,19 @@ def agent_from_mapping(
     if description is not None and not isinstance(description, str):
         description = str(description)
     model = meta.get("model")
-    if model is not None and not isinstance(model, str):
-        message = "agent 'model' must be a string (opus, sonnet, haiku, inherit or a model id)"
+    if isinstance(model, list):  # `model: [opus, sonnet]`: the first, then fallbacks
+        listed = model_names_problem(model, "agent 'model'")
+        if listed is not None:
+            errors.append(Diagnostic(*where("model"), listed[1]))
+            model = None
+        else:
+            model = [str(m).strip() for m in model]
+            model = model[0] if len(model) == 1 else model
+    elif model is not None and not isinstance(model, str):
+        message = (
+            "agent 'model' must be a model name (opus, sonnet, haiku, inherit or a model id) "
+            "or a list of them ([opus, sonnet])"
+        )
         errors.append(Diagnostic(*where("model"), message))
         model = None
     if isinstance(model, str):
@@ -353,8 +365,7 @@ def resolve_agents(ctx: LoadContext) -> None:
         if name not in ctx.inline_agents:
             agent = inherit_tools(agent, default_tools)
         ctx.resolved_agents[name] = agent
-        if agent.model:
-            ctx.model_refs.append((agent.model, path))
+        ctx.refer_models(agent.model, path, f"{info.label}: agent '{name}' ({agent.path}) model")
     if ctx.dynamic_agents:
         _resolve_every_agent(ctx)
 

@@ -25,6 +25,8 @@ __all__ = [
     "duration",
     "expect_mapping",
     "integer",
+    "model_names_problem",
+    "models",
     "number",
     "read_mcp_servers",
     "section",
@@ -76,6 +78,8 @@ def convert(ctx: LoadContext, key: Key, value: Any, path: Path_, what: str) -> A
         return duration(ctx, value, path, what)
     if key.type == "choice":
         return choice(ctx, value, path, what, key.choices)
+    if key.type == "models":
+        return models(ctx, value, path, what)
     raise AssertionError(f"'{key.name}' is of type {key.type}, not one of {sorted(SIMPLE_TYPES)}")
 
 
@@ -91,6 +95,42 @@ def section(
         if value is not None:
             out[key.field] = value
     return out
+
+
+_MODELS_FIX = "name one model (sonnet) or a list to fall back through ([opus, sonnet])"
+
+
+def model_names_problem(value: Any, what: str) -> tuple[int | None, str] | None:
+    """What is wrong with a list of model names as `model:` takes it, or None: (index of the
+    bad entry or None for the whole list, message naming the fix)."""
+    if not value:
+        return None, f"{what} is an empty list: {_MODELS_FIX}"
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not name.strip():
+            return index, f"{what}[{index}] must be a model name, got {name!r}: {_MODELS_FIX}"
+        if name.strip() == "inherit":
+            return index, (
+                f"{what}[{index}]: 'inherit' cannot be in a list; write model: inherit alone"
+            )
+    if len(set(value)) != len(value):
+        return None, f"{what} names a model twice: {value!r}; list each model once"
+    return None
+
+
+def models(ctx: LoadContext, value: Any, path: Path_, what: str) -> str | list[str] | None:
+    """A model name, or a non-empty list of distinct names (the first, then fallbacks on
+    overload); a one-name list is that name."""
+    if value is None or isinstance(value, str):
+        return string(ctx, value, path, what)
+    if not isinstance(value, list):
+        ctx.err(path, f"{what} must be a model name or a list of them, got {value!r}")
+        return None
+    problem = model_names_problem(value, what)
+    if problem is not None:
+        index, message = problem
+        ctx.err(path if index is None else (*path, index), message)
+        return None
+    return value[0] if len(value) == 1 else list(value)
 
 
 def string(ctx: LoadContext, value: Any, path: Path_, what: str) -> str | None:

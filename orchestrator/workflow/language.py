@@ -204,8 +204,13 @@ INPUT = (
     Key("enum", "list", "The values allowed.", example=["a", "b"]),
 )
 
+_MODELS_DOC = (
+    _MODEL_DOC + " A list ([opus, sonnet]) chooses availability over model: a task whose calls "
+    "stay overloaded moves on to the next."
+)
+
 DEFAULTS = (
-    Key("model", "string", _MODEL_DOC, example="haiku"),
+    Key("model", "models", _MODELS_DOC, example="haiku"),
     Key("max_tokens", "integer", "The most output tokens per model call.", example=512),
     Key("timeout", "duration", "How long one task may take.", example="2m"),
     Key("retries", "integer", "Attempts after the first.", minimum=0, example=2),
@@ -249,7 +254,7 @@ AGENT_FILE = (
         example="helper",
     ),
     Key("description", "string", "What the agent is for.", example="Helps."),
-    Key("model", "string", f"{_MODEL_DOC} `inherit` uses the step's.", example="sonnet"),
+    Key("model", "models", f"{_MODELS_DOC} `inherit` uses the step's.", example="sonnet"),
     Key("tools", "agent_tools", "Tools it may use: a comma string or a list.", example="Read"),
     Key("max_tokens", "integer", "The most output tokens per model call.", example=1024),
     Key("runtime", "choice", _RUNTIME_DOC, choices=RUNTIMES, example="claude-code"),

@@ -13,10 +13,13 @@ field (`as` -> `as_`, `from` -> `from_`), every other field is one the loader de
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from cronsim import CronSim
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import Diagnostic, UsageError
@@ -119,7 +122,7 @@ def _coerce(kind: str, value: Any) -> Any:
 class Defaults(_Model):
     """Defaults for every agent step; None means "use the settings"."""
 
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: the first, then fallbacks on overload
     max_tokens: int | None = None
     timeout: float | None = None  # seconds
     retries: int | None = None
@@ -162,7 +165,7 @@ class AgentDef(_Model):
 
     name: str
     description: str | None = None
-    model: str | None = None
+    model: str | list[str] | None = None  # a list: the first, then fallbacks on overload
     tools: list[str | dict[str, Any]] | None = None
     inherited_tools: bool = False
     max_tokens: int | None = None
@@ -298,6 +301,16 @@ class Schedule(_Model):
     every: float | None = None
     cron: str | None = None
     timezone: str | None = None
+
+    def period_s(self) -> float:
+        """Seconds between two runs: `every`, or a cron's shortest gap over its next slots
+        (counted in UTC: the gap, not the wall time, is what a cache TTL sees)."""
+        if self.every is not None:
+            return float(self.every)
+        assert self.cron is not None
+        slots = CronSim(self.cron, datetime(2026, 1, 5, tzinfo=UTC))  # a Monday: any fixed start
+        times = [next(slots).timestamp() for _ in range(48)]
+        return min(b - a for a, b in itertools.pairwise(times))
 
 
 class Workflow(_Model):

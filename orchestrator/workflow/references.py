@@ -231,3 +231,14 @@ def check_models(ctx: LoadContext) -> None:
         hint = did_you_mean(model, [*aliases, *catalog])
         if hint or not model.startswith("claude-"):
             ctx.warn(path, f"model '{model}' is not an alias or a model in the catalog{hint}")
+    # A fallback is called only when the model before it is overloaded: a name that cannot be
+    # called would surface then, at the worst time, so in a list it is an error now.
+    for model, path, what in ctx.listed_models:
+        if model in aliases or model in catalog or model.startswith("claude-"):
+            continue
+        hint = did_you_mean(model, [*aliases, *catalog])
+        ctx.err(
+            path,
+            f"{what}: '{model}' is neither an alias ({', '.join(aliases)}) nor a model id"
+            f"{hint}; fix the name, or add it under models: in orchestrate.yaml",
+        )

@@ -147,8 +147,7 @@ def _input(ctx: LoadContext, name: str, spec: dict[str, Any], path: Path_) -> In
 
 def defaults(ctx: LoadContext, raw: Any) -> Defaults:
     values = fields.section(ctx, raw, ("defaults",), DEFAULTS, "defaults")
-    if values.get("model"):
-        ctx.model_refs.append((values["model"], ("defaults", "model")))
+    ctx.refer_models(values.get("model"), ("defaults", "model"), "defaults.model")
     return Defaults(**values)
 
 
@@ -250,8 +249,7 @@ def agents(ctx: LoadContext, raw: Any) -> dict[str, AgentDef]:
         agent = agent.model_copy(update={"name": name, "path": ctx.path})
         ctx.errors.extend(errors)
         ctx.warnings.extend(warnings)
-        if agent.model:
-            ctx.model_refs.append((agent.model, (*path, "model")))
+        ctx.refer_models(agent.model, (*path, "model"), f"agent '{name}': model")
         out[name] = agent
     ctx.inline_agents = out
     return out

@@ -457,21 +457,7 @@ class _StepReader:
 
     def models(self, key: Key, value: Any, path: Path_, what: str) -> str | list[str] | None:
         """A model name, or a non-empty list of distinct names (the first, then fallbacks)."""
-        if value is None or isinstance(value, str):
-            return fields.string(self.ctx, value, path, what)
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, str) and v.strip() for v in value)
-        ):
-            self.ctx.err(
-                path, f"{what} must be a model name or a list of model names, got {value!r}"
-            )
-            return None
-        if len(set(value)) != len(value):
-            self.ctx.err(path, f"{what} names a model twice: {value!r}")
-            return None
-        return value[0] if len(value) == 1 else list(value)
+        return fields.models(self.ctx, value, path, what)
 
     def resources(self, key: Key, value: Any, path: Path_, what: str) -> dict[str, Any] | None:
         if value is None:
@@ -614,10 +600,7 @@ class _StepReader:
             self.ctx.agent_refs.append((self.info, value, path))
 
     def names_model(self, key: Key, value: Any, path: Path_) -> None:
-        names = value if isinstance(value, list) else [value] if value else []
-        for index, name in enumerate(names):
-            where = (*path, index) if isinstance(value, list) else path
-            self.ctx.model_refs.append((name, where))
+        self.ctx.refer_models(value, path, f"{self.label}: model")
 
     def names_workflow(self, key: Key, value: Any, path: Path_) -> None:
         if value:

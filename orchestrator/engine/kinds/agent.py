@@ -20,6 +20,7 @@ from orchestrator.engine.dynamic import rendered_step
 from orchestrator.engine.plan import Scope, StepResult, task_key, task_step_result
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import TaskSettings, task_settings, task_spec
+from orchestrator.engine.ttl import has_prefix, step_ttl
 from orchestrator.errors import FatalError, OrchestrateError
 from orchestrator.states import StepStatus
 from orchestrator.workflow import Step
@@ -115,6 +116,10 @@ async def agent_step(
         return StepResult(StepStatus.FAILED, error=problem)
     own = rendered_step(step, ctx, run.settings, scope.workflow)  # templated settings, checked
     resolved = task_settings(own, scope.workflow, run.settings)
+    if scope.loop is not None and run.settings.cache.enabled and has_prefix(resolved, own):
+        # a step in a loop body sends the same prefix once per iteration: mark it, for as long
+        # as the loop's period asks (engine/ttl.py); prefixes below the minimum stay unmarked
+        resolved = replace(resolved, cache_ttl=step_ttl(run, scope, path))
     key = task_key(scope.key, step.id)
     prepare = agent_task(run, own, ctx, path=path, key=key, index=None, resolved=resolved)
     return await single_task(run, step, scope, path, prepare)

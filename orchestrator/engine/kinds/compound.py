@@ -35,6 +35,8 @@ from orchestrator.engine.plan import (
     render_outputs,
     task_key,
 )
+from orchestrator.engine.ttl import expected_period_s
+from orchestrator.engine.warmup import LoopPeriod
 from orchestrator.errors import OrchestrateError, UsageError
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.states import StepStatus, TaskStatus
@@ -53,7 +55,16 @@ class Home:
     outer: dict[str, Any]  # step views visible from enclosing scopes
     scope: Scope  # the scope the step itself runs in
 
-    def body(self, *, key: str, iteration: int | None, base: dict[str, Any]) -> Scope:
+    def body(
+        self,
+        *,
+        key: str,
+        iteration: int | None,
+        base: dict[str, Any],
+        loop: LoopPeriod | None = None,
+    ) -> Scope:
+        """A scope for one run of the body; `loop` when it is a loop's iteration, else the
+        enclosing loop's (a group in a loop body repeats with that loop)."""
         return Scope(
             workflow=self.scope.workflow,
             path=self.path,
@@ -61,6 +72,7 @@ class Home:
             iteration=iteration,
             base=base,
             outer=self.outer,
+            loop=loop or self.scope.loop,
         )
 
 
@@ -117,6 +129,7 @@ async def run_loop(
     history: list[dict[str, Any]] = []
     outputs: dict[str, Any] = {}
     iteration = 0
+    period = LoopPeriod(expected_period_s(run, step, home.scope.workflow), clock=run.clock)
     for iteration in itertools.count(1) if cap is None else range(1, cap + 1):
         if deadline is not None and iteration > 1 and time.monotonic() >= deadline:
             iteration -= 1
@@ -132,6 +145,7 @@ async def run_loop(
             key=f"{home.stem}@{iteration}.",
             iteration=iteration,
             base={**home.base, "loop": loop_vars},
+            loop=period,
         )
         results = await run.walk(spec.steps, body)
         outputs = {sid: r.output for sid, r in results.items()}
@@ -210,6 +224,7 @@ async def run_subworkflow(
         iteration=home.scope.iteration,
         base={**home.scope.base, "inputs": sub.coerce_inputs(raw), "loop": {}},
         outer={},
+        loop=home.scope.loop,
     )
     results = await run.walk(sub.steps, child)
     failure = body_failure(results)

@@ -39,7 +39,8 @@ from orchestrator.engine.plan import (
 )
 from orchestrator.engine.registry import register
 from orchestrator.engine.resolve import task_settings
-from orchestrator.engine.warmup import choose_ttl, expected_step_s
+from orchestrator.engine.ttl import has_prefix, step_ttl
+from orchestrator.engine.warmup import expected_step_s
 from orchestrator.errors import OrchestrateError, UsageError
 from orchestrator.events import Warning as WarningEvent
 from orchestrator.states import StepStatus
@@ -134,10 +135,10 @@ def _item_tasks(
     workflow = scope.workflow
     if not step.dynamic:
         resolved = task_settings(step, workflow, run.settings)  # once for every item
-        if resolved.cache_ttl:  # a long fan-out keeps its prefix for 1h (engine/warmup.py)
+        if resolved.cache_ttl and has_prefix(resolved, step):  # 1h when long (engine/ttl.py)
             width = min(step.concurrency or run.limits.concurrency, run.limits.concurrency)
             expected = expected_step_s(len(items), width, resolved.max_tokens)
-            ttl = choose_ttl(run.settings.cache.ttl, expected)[0]
+            ttl = step_ttl(run, scope, path, expected_s=expected)
             resolved = dataclasses.replace(resolved, cache_ttl=ttl)
 
         def same(
