@@ -9,6 +9,10 @@ def test_y(sim): ...
 
 def test_z(sim_factory):            # several servers, or a config built in the test
     a = sim_factory(SimConfig(seed=1)); b = sim_factory(seed=2)
+
+def test_g(sim, gate_factory):      # a proxy in front of `sim` that holds chosen requests
+    gate = gate_factory(sim, by_key("fan[5]:"))   # tests/_support/gate.py
+    ...; gate.wait_held(); gate.release()
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 if TYPE_CHECKING:
     from orchestrator.sim import SimConfig, SimServer
+    from tests._support.gate import Gate, Hold
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +69,24 @@ def sim(request: pytest.FixtureRequest, sim_factory: Callable[..., SimServer]) -
     """A started simulator (`base_url`, `log`); configure it with `@pytest.mark.sim(...)`."""
     marker = request.node.get_closest_marker("sim")
     return sim_factory(**(marker.kwargs if marker else {}))
+
+
+@pytest.fixture
+def gate_factory() -> Iterator[Callable[[SimServer | str, Hold], Gate]]:
+    """`factory(sim_or_url, hold) -> Gate`, started in front of it; closed after the test (which
+    drops whatever it still holds)."""
+    from tests._support.gate import Gate
+
+    gates: list[Gate] = []
+
+    def factory(upstream: SimServer | str, hold: Hold) -> Gate:
+        gate = Gate(upstream if isinstance(upstream, str) else upstream.base_url, hold)
+        gates.append(gate)
+        return gate
+
+    yield factory
+    for gate in gates:
+        gate.close()
 
 
 def _pg_bin(name: str) -> str | None:

@@ -10,7 +10,6 @@ cluster (this module's), the store on PostgreSQL, the real client against a simu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,14 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
+from tests._support.gate import Gate, by_key
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -39,29 +38,6 @@ FAST = {
     "ORCHESTRATE_ENGINE__STALE_AFTER": "1s",
     "PYTHONUNBUFFERED": "1",
 }
-
-
-def _gate_class() -> Any:
-    """tests/reliability/gate.py: a proxy that holds chosen tasks' requests until released."""
-    path = Path(__file__).parents[1] / "reliability" / "gate.py"
-    spec = importlib.util.spec_from_file_location("reliability_gate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Gate
-
-
-@pytest.fixture
-def gate() -> Iterator[Callable[..., Any]]:
-    made: list[Any] = []
-
-    def make(upstream: str, hold: Callable[[str], bool]) -> Any:
-        made.append(_gate_class()(upstream, hold))
-        return made[-1]
-
-    yield make
-    for g in made:
-        g.close()
 
 
 def env(base_url: str, **extra: str) -> dict[str, str]:
@@ -100,10 +76,10 @@ def test_a_killed_driver_leaves_a_run_that_resume_finishes(
     pg_url: str,
     ray_address: str,
     sim_factory: Callable[..., SimServer],
-    gate: Callable[..., Any],
+    gate_factory: Callable[..., Gate],
 ) -> None:
     sim = sim_factory(SimConfig(seed=9))
-    held = gate(sim.base_url, lambda key: key.startswith("research[3]:"))
+    held = gate_factory(sim, by_key("research[3]:"))
     (tmp_path / "fan.yaml").write_text(FAN)
     ray_flags = ["--executor", "ray", "--ray-address", ray_address, "--db", pg_url]
     child = subprocess.Popen(

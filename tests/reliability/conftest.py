@@ -23,8 +23,7 @@ import pytest
 
 from orchestrator.sim import SimServer
 from orchestrator.store import Store
-
-from .gate import Gate
+from tests._support.gate import Gate, Hold, by_key
 
 CLI = Path(sys.executable).parent / "orchestrate"
 API_KEY = "sk-test-reliability"
@@ -59,26 +58,9 @@ def real_env(api: SimServer | Gate, **extra: str) -> dict[str, str]:
     return child_env(ANTHROPIC_BASE_URL=api.base_url, ANTHROPIC_API_KEY=API_KEY, **extra)
 
 
-@pytest.fixture
-def gate_factory() -> Iterator[Callable[[SimServer, Callable[[str], bool]], Gate]]:
-    """`factory(sim, hold)`: a started `Gate` in front of `sim`, closed after the test (which
-    drops whatever it still holds)."""
-    gates: list[Gate] = []
-
-    def factory(sim: SimServer, hold: Callable[[str], bool]) -> Gate:
-        gate = Gate(sim.base_url, hold)
-        gates.append(gate)
-        return gate
-
-    yield factory
-    for gate in gates:
-        gate.close()
-
-
-def item(step: str, index: int) -> Callable[[str], bool]:
+def item(step: str, index: int) -> Hold:
     """A `hold` predicate for one fan-out item's requests (task keys are `step[i]:hash`)."""
-    prefix = f"{step}[{index}]:"
-    return lambda key: key.startswith(prefix)
+    return by_key(f"{step}[{index}]:")
 
 
 def fanout_workflow(n: int, *, concurrency: int, max_workers: int | None = None) -> str:
