@@ -113,25 +113,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT_S
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def fake(tmp_path: Path) -> Callable[..., Any]:
-    """`fake(**settings) -> FakeHarness`: the engine on FakeLLM (see tests/engine/conftest.py)."""
-    from orchestrator.testing import FakeLLM
-    from tests.engine.conftest import FakeHarness, fast_settings
-
-    def factory(**settings: Any) -> FakeHarness:
-        llm = FakeLLM()
-
-        async def same() -> Any:
-            return llm
-
-        return FakeHarness(
-            tmp=tmp_path, settings=fast_settings(tmp_path, **settings), new_llm=same, llm=llm
-        )
-
-    return factory
-
-
 def resume_from(events: list[Any]) -> Any:
     """What a resume keeps, from a run's events: every task that succeeded."""
     from orchestrator.engine import PriorTask, ResumeState
