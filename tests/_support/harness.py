@@ -7,8 +7,9 @@
   on the wire (the examples, cache accounting, tokens as the API reported them).
 
 Settings are the packaged defaults with fast retries and heartbeats (`fast_settings`), never the
-host's environment. With `db` set, a run is also recorded in that SQLite store through the store's
-single writer, as the CLI records it, so a test can read the history back.
+host's environment. A run works in the workflow's `workspace:` where it declares one (resolved
+as the CLI does), else in `tmp/workspace`. With `db` set, a run is also recorded in that SQLite
+store through the store's single writer, as the CLI records it, so a test can read it back.
 """
 
 from __future__ import annotations
@@ -88,8 +89,7 @@ class Harness:
     ) -> RunOutcome:
         path = text if isinstance(text, Path) else self.write(text)
         workflow = load_workflow(path, settings=self.settings)
-        workspace = self.tmp / "workspace"
-        workspace.mkdir(exist_ok=True)
+        workspace = self.workspace(workflow.workspace, path)
         extra: dict[str, Any] = {"run_id": run_id} if run_id else {}
         run = RunRequest(
             workflow=workflow,
@@ -115,6 +115,14 @@ class Harness:
             await llm.aclose()
             if store is not None:
                 store.close()
+
+    def workspace(self, declared: str | None, path: Path) -> Path:
+        """The workflow's `workspace:` (relative to its file), as the CLI resolves it; else a
+        folder in `tmp`."""
+        # an absolute `declared` stays itself
+        workspace = (path.parent / declared).resolve() if declared else self.tmp / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
+        return workspace
 
     async def _run(
         self, llm: LLM, run: RunRequest, emit: Callable[[Event], None], engine_hook: Any
