@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from tests._support.children import clean_environ
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
 TIMEOUT_S = 60.0
@@ -79,15 +80,8 @@ def run_id_of(err: str) -> str:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
-    clean["COLUMNS"] = "200"  # tables read whole: a worker's inherited width may be narrow
-    clean.update(extra)
-    return clean
+    # COLUMNS: tables read whole (a worker's inherited width may be narrow)
+    return clean_environ(**{"ORCHESTRATE_ENGINE__HEARTBEAT": "200ms", "COLUMNS": "200", **extra})
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen[str]:

@@ -18,20 +18,14 @@ import pytest
 
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
+from tests._support.children import clean_environ
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
 TIMEOUT_S = 300  # a bound against a hang, never a speed target: loaded hosts are slow
 
 
 def env(**extra: str) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
-    clean.update(extra)
-    return clean
+    return clean_environ(**{"ORCHESTRATE_ENGINE__HEARTBEAT": "200ms", **extra})
 
 
 def orchestrate(

@@ -7,7 +7,6 @@ folders land there too. Helpers poll the store read-only, the way `orchestrate r
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 
 from orchestrator.sim import SimServer
 from orchestrator.store import Store
+from tests._support.children import clean_environ
 from tests._support.gate import Gate, Hold, by_key
 
 CLI = Path(sys.executable).parent / "orchestrate"
@@ -41,16 +41,8 @@ FAST_ENV = {
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any API key or orchestrate setting, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    env.update(FAST_ENV)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    """`clean_environ` (tests/_support/children.py) with fast retries, unbuffered, plus `extra`."""
+    return clean_environ(**{**FAST_ENV, "PYTHONUNBUFFERED": "1", **extra})
 
 
 def real_env(api: SimServer | Gate, **extra: str) -> dict[str, str]:

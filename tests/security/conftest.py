@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests._support.children import clean_environ
 
 CLI = Path(sys.executable).parent / "orchestrate"
 
@@ -21,16 +22,8 @@ FAST_ENV = {
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without keys or orchestrate settings, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-        and not k.endswith(("_API_KEY", "_AUTH_TOKEN"))
-    }
-    env.update(FAST_ENV)
-    env.update(extra)
-    return env
+    """`clean_environ` (tests/_support/children.py) with fast retries, plus `extra`."""
+    return clean_environ(**{**FAST_ENV, **extra})
 
 
 @dataclass

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests._support.children import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
@@ -19,14 +20,7 @@ T = TypeVar("T")
 def child_env(**extra: str) -> dict[str, str]:
     """This environment without keys or telemetry settings, every call streaming (so that
     text deltas reach the run log), plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "ANTHROPIC_", "ORCHESTRATE_"))
-    }
-    env["ORCHESTRATE_ENGINE__STREAM_ABOVE_MAX_TOKENS"] = "0"
-    env.update(extra)
-    return env
+    return clean_environ(**{"ORCHESTRATE_ENGINE__STREAM_ABOVE_MAX_TOKENS": "0", **extra})
 
 
 def orchestrate(*args: str) -> list[str]:
