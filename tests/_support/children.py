@@ -9,6 +9,9 @@ settings (`ORCHESTRATE_*` would change what the child does), Claude Code's, and 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 _HOST_PREFIXES = ("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_", "OTEL_")
 _SECRET_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN")
@@ -23,3 +26,17 @@ def clean_environ(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+# Under the engine's 15-minute retry horizon, so a test stuck retrying still fails.
+CHILD_TEST_TIMEOUT_S = 600
+
+
+def give_child_tests_time(items: list[pytest.Item], folder: Path) -> None:
+    """For a folder's `pytest_collection_modifyitems`: its tests drive real CLI processes, and on
+    a loaded 2-core host one takes well over pytest's default 120 s without anything being
+    wrong, so each test below `folder` without a timeout of its own gets a larger one (still only
+    a bound against a hang: the tests wait on conditions, not on time)."""
+    for item in items:
+        if item.path.is_relative_to(folder) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(CHILD_TEST_TIMEOUT_S))

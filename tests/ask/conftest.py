@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from orchestrator.cli import app
 from tests._support.children import clean_environ
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
-TIMEOUT_S = 60.0
 
 GATE = """\
 version: 1
@@ -94,17 +91,6 @@ def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT_S) -> Any:
-    """Poll a condition (not a clock): returns its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def resume_from(events: list[Any]) -> Any:

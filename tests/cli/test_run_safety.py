@@ -19,6 +19,7 @@ import pytest
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
 from tests._support.children import clean_environ
+from tests._support.wait import wait_for
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
 TIMEOUT_S = 300  # a bound against a hang, never a speed target: loaded hosts are slow
@@ -40,15 +41,6 @@ def orchestrate(
         timeout=TIMEOUT_S,
         check=False,
     )
-
-
-def wait_for(condition: object, what: str, timeout: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def runs(cwd: Path) -> list[dict[str, object]]:

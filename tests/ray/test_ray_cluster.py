@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
 from tests._support.gate import Gate, by_key
+from tests._support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -47,15 +47,6 @@ def env(base_url: str, **extra: str) -> dict[str, str]:
         if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_", "RAY_ADDRESS"))
     }
     return {**clean, **FAST, "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": KEY, **extra}
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300.0) -> None:
-    """Poll a condition (a bound only against a hung child, never a measure of speed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 FAN = """\

@@ -13,16 +13,15 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.sim import SimServer
 from orchestrator.store import Store
-from tests._support.children import clean_environ
+from tests._support.children import clean_environ, give_child_tests_time
 from tests._support.gate import Gate, Hold, by_key
 
 CLI = Path(sys.executable).parent / "orchestrate"
@@ -171,25 +170,6 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     runner.close()
 
 
-def wait_for(
-    predicate: Callable[[], Any],
-    *,
-    timeout: float = CHILD_TIMEOUT_S,
-    every: float = 0.02,
-    what: str = "",
-) -> Any:
-    """Poll until `predicate()` is truthy; its value is returned. `timeout` only bounds a wait
-    for something that will never happen (a dead child); it is not a speed requirement."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(every)
-
-
 def calls_by_task(sim: SimServer) -> Counter[str]:
     """Messages API requests the simulator received, per `X-Orchestrate-Task` key."""
     return Counter(e.task or "" for e in sim.log.find())
@@ -199,14 +179,5 @@ def open_readonly(db: Path) -> Store:
     return Store.open(str(db), readonly=True)
 
 
-SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
-    default 120 s without anything being wrong, so they get a larger bound (still only a bound
-    against a hang: they wait on conditions, not on time)."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    give_child_tests_time(items, Path(__file__).parent)

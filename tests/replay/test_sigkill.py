@@ -20,7 +20,8 @@ from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.config import Rule
 from orchestrator.store import Store
 from tests._support.gate import Gate, at_turn
-from tests.reliability.conftest import Cli, calls_by_task, open_readonly, real_env, wait_for
+from tests._support.wait import wait_for
+from tests.reliability.conftest import Cli, calls_by_task, open_readonly, real_env
 
 pytestmark = pytest.mark.timeout(600)
 

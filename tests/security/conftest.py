@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.children import clean_environ
+from tests._support.children import clean_environ, give_child_tests_time
 
 CLI = Path(sys.executable).parent / "orchestrate"
 
@@ -106,14 +106,5 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
-    default 120 s without anything being wrong, so they get a larger bound (still only a bound
-    against a hang: they wait on conditions, not on time)."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    give_child_tests_time(items, Path(__file__).parent)

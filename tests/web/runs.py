@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tests._support.children import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-T = TypeVar("T")
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -52,19 +49,6 @@ def start_workflow(workflow: Path, cwd: Path, *args: str, **env: str) -> subproc
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: Callable[[], T | None], *, what: str, limit_s: float = 60.0) -> T:
-    """Poll `condition` until it returns something truthy. The limit only turns a hang into a
-    failure; nothing is asserted about how long it took."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def gate_workflow(folder: Path) -> tuple[Path, Path]:
