@@ -19,6 +19,7 @@ from orchestrator.contracts import BUILTIN_TOOL_NAMES
 from orchestrator.names import did_you_mean
 
 __all__ = [
+    "MCP_TOOL_PATTERN",
     "PYTHON_TOOL_PATTERN",
     "RULE_TOOLS",
     "entry_tool_names",
@@ -40,7 +41,8 @@ RULE_TOOLS = ("Bash", "Read", "Write", "Edit", "Glob", "Grep")
 _LIMIT_KEYS = ("allow", "max_calls")
 
 
-_MCP = re.compile(r"^mcp__([A-Za-z0-9_-]+?)(?:__([A-Za-z0-9_.-]+))?$")
+MCP_TOOL_PATTERN = r"^mcp__([A-Za-z0-9_-]+?)(?:__([A-Za-z0-9_.-]+))?$"
+_MCP = re.compile(MCP_TOOL_PATTERN)
 
 
 def mcp_tool_parts(name: str) -> tuple[str, str | None] | None:

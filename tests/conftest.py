@@ -9,6 +9,16 @@ def test_y(sim): ...
 
 def test_z(sim_factory):            # several servers, or a config built in the test
     a = sim_factory(SimConfig(seed=1)); b = sim_factory(seed=2)
+
+def test_e(fake_harness):           # the real engine in-process (tests/_support/harness.py)
+    h = fake_harness(); outcome = await h.run("version: 1 ..."); h.llm.count(...)
+
+def test_f(make_harness):           # the same through the real SDK client on a simulator
+    h = make_harness(SimConfig(seed=1)); await h.run(...); h.sim.log.find(...)
+
+def test_g(sim, gate_factory):      # a proxy in front of `sim` that holds chosen requests
+    gate = gate_factory(sim, by_key("fan[5]:"))   # tests/_support/gate.py
+    ...; gate.wait_held(); gate.release()
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 if TYPE_CHECKING:
     from orchestrator.sim import SimConfig, SimServer
+    from tests._support.gate import Gate, Hold
+    from tests._support.harness import FakeHarness, SimHarness
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +76,47 @@ def sim(request: pytest.FixtureRequest, sim_factory: Callable[..., SimServer]) -
     """A started simulator (`base_url`, `log`); configure it with `@pytest.mark.sim(...)`."""
     marker = request.node.get_closest_marker("sim")
     return sim_factory(**(marker.kwargs if marker else {}))
+
+
+@pytest.fixture
+def fake_harness(tmp_path: Path) -> Callable[..., FakeHarness]:
+    """`factory(llm=None, *, virtual_time=False, **settings) -> FakeHarness` in `tmp_path`: the
+    engine on FakeLLM, one FakeLLM for every run of the harness."""
+    from tests._support import harness
+
+    return lambda *args, **kwargs: harness.fake_harness(tmp_path, *args, **kwargs)
+
+
+@pytest.fixture
+def make_harness(
+    tmp_path: Path, sim_factory: Callable[..., SimServer]
+) -> Callable[..., SimHarness]:
+    """`factory(config=None, **settings) -> SimHarness` in `tmp_path`: the engine and the real
+    client on a started simulator (stopped after the test)."""
+    from tests._support import harness
+
+    def factory(config: SimConfig | None = None, **settings: Any) -> SimHarness:
+        return harness.sim_harness(tmp_path, sim_factory(config), **settings)
+
+    return factory
+
+
+@pytest.fixture
+def gate_factory() -> Iterator[Callable[[SimServer | str, Hold], Gate]]:
+    """`factory(sim_or_url, hold) -> Gate`, started in front of it; closed after the test (which
+    drops whatever it still holds)."""
+    from tests._support.gate import Gate
+
+    gates: list[Gate] = []
+
+    def factory(upstream: SimServer | str, hold: Hold) -> Gate:
+        gate = Gate(upstream if isinstance(upstream, str) else upstream.base_url, hold)
+        gates.append(gate)
+        return gate
+
+    yield factory
+    for gate in gates:
+        gate.close()
 
 
 def _pg_bin(name: str) -> str | None:

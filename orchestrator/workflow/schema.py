@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.contracts import BUILTIN_TOOL_NAMES
-from orchestrator.tool_names import PYTHON_TOOL_PATTERN, RULE_TOOLS
+from orchestrator.tool_names import MCP_TOOL_PATTERN, PYTHON_TOOL_PATTERN, RULE_TOOLS
 from orchestrator.workflow.language import (
     AGENT,
     FAN_OUT,
@@ -64,8 +64,9 @@ _LIMITED_TOOL: dict[str, Any] = {
         },
     },
 }
+_MCP_TOOL: dict[str, Any] = {"type": "string", "pattern": MCP_TOOL_PATTERN}  # mcp_servers' tools
 _TOOL_ENTRY: dict[str, Any] = {
-    "anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _RULE, _PYTHON_TOOL, _LIMITED_TOOL]
+    "anyOf": [{"enum": list(BUILTIN_TOOL_NAMES)}, _RULE, _MCP_TOOL, _PYTHON_TOOL, _LIMITED_TOOL]
 }
 
 

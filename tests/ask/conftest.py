@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from tests._support.children import clean_environ
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
-TIMEOUT_S = 60.0
 
 GATE = """\
 version: 1
@@ -79,15 +77,8 @@ def run_id_of(err: str) -> str:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
-    clean["COLUMNS"] = "200"  # tables read whole: a worker's inherited width may be narrow
-    clean.update(extra)
-    return clean
+    # COLUMNS: tables read whole (a worker's inherited width may be narrow)
+    return clean_environ(**{"ORCHESTRATE_ENGINE__HEARTBEAT": "200ms", "COLUMNS": "200", **extra})
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
@@ -100,36 +91,6 @@ def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT_S) -> Any:
-    """Poll a condition (not a clock): returns its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Callable[..., Any]:
-    """`fake(**settings) -> FakeHarness`: the engine on FakeLLM (see tests/engine/conftest.py)."""
-    from orchestrator.testing import FakeLLM
-    from tests.engine.conftest import FakeHarness, fast_settings
-
-    def factory(**settings: Any) -> FakeHarness:
-        llm = FakeLLM()
-
-        async def same() -> Any:
-            return llm
-
-        return FakeHarness(
-            tmp=tmp_path, settings=fast_settings(tmp_path, **settings), new_llm=same, llm=llm
-        )
-
-    return factory
 
 
 def resume_from(events: list[Any]) -> Any:

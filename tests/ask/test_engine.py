@@ -46,8 +46,8 @@ def _script_write(h: Any) -> None:
     h.llm.on(Reply.text("done"), step="edit", turn=2)
 
 
-async def test_an_approved_call_runs(fake: Any) -> None:
-    h = fake()
+async def test_an_approved_call_runs(fake_harness: Any) -> None:
+    h = fake_harness()
     _script_write(h)
     people = MemoryPeople({"edit": "approve"})
     outcome = await h.run(EDIT, engine_hook=_with(people))
@@ -60,8 +60,10 @@ async def test_an_approved_call_runs(fake: Any) -> None:
     assert not result.get("is_error")
 
 
-async def test_a_denied_call_reaches_the_model_as_a_tool_error_with_the_reason(fake: Any) -> None:
-    h = fake()
+async def test_a_denied_call_reaches_the_model_as_a_tool_error_with_the_reason(
+    fake_harness: Any,
+) -> None:
+    h = fake_harness()
     _script_write(h)
     people = MemoryPeople({"edit": Answer("deny", "not in this repository")})
     outcome = await h.run(EDIT, engine_hook=_with(people))
@@ -74,8 +76,8 @@ async def test_a_denied_call_reaches_the_model_as_a_tool_error_with_the_reason(f
     assert called.is_error and called.tool == "Write"
 
 
-async def test_a_call_no_one_can_approve_now_waits_and_the_rest_runs(fake: Any) -> None:
-    h = fake()
+async def test_a_call_no_one_can_approve_now_waits_and_the_rest_runs(fake_harness: Any) -> None:
+    h = fake_harness()
     _script_write(h)
     people = MemoryPeople()  # no answers: off a terminal
     outcome = await h.run(EDIT, engine_hook=_with(people), run_id="r1")
@@ -97,13 +99,13 @@ async def test_a_call_no_one_can_approve_now_waits_and_the_rest_runs(fake: Any) 
     assert len(people.asked) == 1  # not asked twice
 
 
-async def test_waiting_for_a_person_does_not_count_against_the_timeout(fake: Any) -> None:
+async def test_waiting_for_a_person_does_not_count_against_the_timeout(fake_harness: Any) -> None:
     class Slow(MemoryPeople):
         async def wait(self, question: Question, question_id: str) -> Answer | None:
             await anyio.sleep(1.5)  # longer than the step's timeout
             return Answer("approve")
 
-    h = fake()
+    h = fake_harness()
     _script_write(h)
     text = EDIT.replace(
         '    prompt: "Write the note"', '    prompt: "Write the note"\n    timeout: 0.5s'
@@ -113,8 +115,8 @@ async def test_waiting_for_a_person_does_not_count_against_the_timeout(fake: Any
     assert (h.tmp / "workspace" / "note.txt").exists()
 
 
-async def test_one_fanout_item_waits_while_the_others_finish(fake: Any) -> None:
-    h = fake()
+async def test_one_fanout_item_waits_while_the_others_finish(fake_harness: Any) -> None:
+    h = fake_harness()
     h.llm.on(Reply.tool_use(("Write", {"file_path": "b.txt", "content": "b"})), prompt="b$", turn=1)
     text = """
     version: 1
@@ -135,7 +137,9 @@ async def test_one_fanout_item_waits_while_the_others_finish(fake: Any) -> None:
     assert finished == {"succeeded", "waiting"}
 
 
-async def test_an_ask_in_a_loop_asks_each_iteration_and_routes_on_the_answer(fake: Any) -> None:
+async def test_an_ask_in_a_loop_asks_each_iteration_and_routes_on_the_answer(
+    fake_harness: Any,
+) -> None:
     text = """
     version: 1
     name: looped
@@ -155,7 +159,7 @@ async def test_an_ask_in_a_loop_asks_each_iteration_and_routes_on_the_answer(fak
     """
     answers = iter(["no", "yes"])
     people = MemoryPeople(lambda q: next(answers))
-    h = fake()
+    h = fake_harness()
     outcome = await h.run(text, engine_hook=_with(people))
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs == {"rounds": 2}
@@ -166,7 +170,7 @@ async def test_an_ask_in_a_loop_asks_each_iteration_and_routes_on_the_answer(fak
     assert len({q.key for q in people.asked}) == 2
 
 
-async def test_a_json_answer_is_the_steps_output(fake: Any) -> None:
+async def test_a_json_answer_is_the_steps_output(fake_harness: Any) -> None:
     text = """
     version: 1
     name: pick
@@ -179,7 +183,7 @@ async def test_a_json_answer_is_the_steps_output(fake: Any) -> None:
     outputs:
       doubled: "{{ steps.use.output }}"
     """
-    h = fake()
+    h = fake_harness()
     outcome = await h.run(text, engine_hook=_with(MemoryPeople({"pick": {"n": 21}})))
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs is not None and outcome.outputs["doubled"].strip() == "42"
@@ -200,9 +204,11 @@ steps:
 """
 
 
-async def test_the_budget_guard_asks_before_a_step_that_could_cross_the_line(fake: Any) -> None:
+async def test_the_budget_guard_asks_before_a_step_that_could_cross_the_line(
+    fake_harness: Any,
+) -> None:
     # sonnet output is $15/MTok: `cheap` can cost $0.015 (under $0.02), `wide` up to $0.045
-    h = fake()
+    h = fake_harness()
     people = MemoryPeople({"wide": "stop"})
     outcome = await h.run(BUDGET, engine_hook=_with(people))
     (question,) = people.asked
@@ -212,8 +218,8 @@ async def test_the_budget_guard_asks_before_a_step_that_could_cross_the_line(fak
     assert h.llm.count(step="wide") == 0 and h.llm.count(step="cheap") == 1
 
 
-async def test_the_budget_guard_lets_the_run_go_on_after_proceed(fake: Any) -> None:
-    h = fake()
+async def test_the_budget_guard_lets_the_run_go_on_after_proceed(fake_harness: Any) -> None:
+    h = fake_harness()
     people = MemoryPeople({"wide": "proceed"})
     outcome = await h.run(BUDGET, engine_hook=_with(people))
     assert outcome.status == "succeeded", outcome.error
@@ -221,8 +227,8 @@ async def test_the_budget_guard_lets_the_run_go_on_after_proceed(fake: Any) -> N
     assert [q.kind for q in people.asked] == ["budget"]
 
 
-async def test_the_approval_gate_example_asks_each_kind(fake: Any) -> None:
-    h = fake()
+async def test_the_approval_gate_example_asks_each_kind(fake_harness: Any) -> None:
+    h = fake_harness()
     h.llm.on(Reply.json({"subtasks": ["one", "two"]}), step="plan")
     h.llm.on(
         lambda req: Reply.tool_use(("Write", {"file_path": f"{req.key[-4:]}.md", "content": "x"})),

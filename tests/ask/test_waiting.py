@@ -9,7 +9,8 @@ import signal
 from pathlib import Path
 
 from orchestrator.store import Question, Questions, Store
-from tests.ask.conftest import GATE, invoke, invoke_json, run_id_of, start, wait_for, write
+from tests._support.wait import wait_for
+from tests.ask.conftest import GATE, invoke, invoke_json, run_id_of, start, write
 
 
 def _pending(project: Path) -> list[Question]:

@@ -139,11 +139,11 @@ def test_a_bad_input_is_refused_with_exit_2(
 
 
 async def test_a_run_costs_no_more_than_its_worst_case_estimate(
-    tmp_path: Path, budget_harness: Any
+    tmp_path: Path, fake_harness: Any
 ) -> None:
     llm = FakeLLM()
     llm.on(Reply.json({"parts": ["a", "b", "c", "d", "e", "f"]}), step="plan")
-    h = budget_harness(llm)
+    h = fake_harness(llm)
     path = h.write(WORKFLOW)
     outcome = await h.run(path)
     assert outcome.status == "succeeded", outcome.error

@@ -26,9 +26,9 @@ def opus_down(request: FakeRequest) -> Reply:
 
 
 async def test_a_task_overloaded_through_its_retries_moves_on_to_the_next_model(
-    budget_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    h = budget_harness(
+    h = fake_harness(
         FakeLLM(default=opus_down),
         virtual_time=True,
         retry={"horizon": "30s", "overload_cluster": 1000},  # the horizon decides, not a pause
@@ -48,8 +48,8 @@ async def test_a_task_overloaded_through_its_retries_moves_on_to_the_next_model(
     assert task.status == "succeeded" and task.output == f"answered by {sonnet}"
 
 
-async def test_without_a_list_the_task_fails_at_the_horizon_as_before(budget_harness: Any) -> None:
-    h = budget_harness(
+async def test_without_a_list_the_task_fails_at_the_horizon_as_before(fake_harness: Any) -> None:
+    h = fake_harness(
         FakeLLM(default=opus_down),
         virtual_time=True,
         retry={"horizon": "30s", "overload_cluster": 1000},
@@ -61,10 +61,10 @@ async def test_without_a_list_the_task_fails_at_the_horizon_as_before(budget_har
 
 
 async def test_the_run_wide_pause_opening_twice_for_a_model_moves_tasks_on(
-    budget_harness: Any,
+    fake_harness: Any,
 ) -> None:
     # every overload opens the run-wide pause (cluster 1); the horizon is far away
-    h = budget_harness(
+    h = fake_harness(
         FakeLLM(default=opus_down),
         virtual_time=True,
         retry={"horizon": "1h", "overload_cluster": 1, "overload_pause": "5s"},
@@ -78,9 +78,9 @@ async def test_the_run_wide_pause_opening_twice_for_a_model_moves_tasks_on(
 
 
 async def test_the_last_model_of_the_list_is_kept_when_it_is_overloaded_too(
-    budget_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    h = budget_harness(
+    h = fake_harness(
         FakeLLM(default=Reply.overloaded()),
         virtual_time=True,
         retry={"horizon": "30s", "overload_cluster": 1000},
@@ -91,8 +91,8 @@ async def test_the_last_model_of_the_list_is_kept_when_it_is_overloaded_too(
     assert models == {h.settings.resolve_model("opus"), h.settings.resolve_model("sonnet")}
 
 
-async def test_a_fallback_fanout_records_the_model_of_every_call(budget_harness: Any) -> None:
-    h = budget_harness(
+async def test_a_fallback_fanout_records_the_model_of_every_call(fake_harness: Any) -> None:
+    h = fake_harness(
         FakeLLM(default=opus_down),
         virtual_time=True,
         retry={"horizon": "1h", "overload_cluster": 1, "overload_pause": "5s"},

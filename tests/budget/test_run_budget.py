@@ -45,9 +45,9 @@ class FirstWave(FakeLLM):
 
 
 async def test_a_concurrency_10_run_reaches_most_of_its_budget_and_never_exceeds_it(
-    budget_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    h = budget_harness(FirstWave(10))
+    h = fake_harness(FirstWave(10))
     outcome = await h.run(FANOUT % 400, max_cost_usd=BUDGET)
     assert outcome.status == "budget_exceeded", outcome.error
     assert outcome.exit_code == 3
@@ -63,24 +63,24 @@ async def test_a_concurrency_10_run_reaches_most_of_its_budget_and_never_exceeds
     assert len(finished) == len(h.of(CallFinished)) > 60
 
 
-async def test_the_stop_leaves_at_most_one_calls_worst_case_unspent(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_the_stop_leaves_at_most_one_calls_worst_case_unspent(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     outcome = await h.run(FANOUT % 400, max_cost_usd=BUDGET)
     assert outcome.status == "budget_exceeded"
     worst = 100 * 15 / 1e6 + 200 * 3 / 1e6  # max_tokens of output and a generous input
     assert BUDGET - h.spent() < worst
 
 
-async def test_a_budget_the_run_fits_in_does_not_stop_it(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_a_budget_the_run_fits_in_does_not_stop_it(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     outcome = await h.run(FANOUT % 30, max_cost_usd=BUDGET)
     # 30 worst cases ($0.048) would not fit at once; what the calls cost ($0.007) does
     assert outcome.status == "succeeded", outcome.error
     assert h.llm.count() == 30
 
 
-async def test_a_token_budget_at_concurrency_10_reaches_most_of_it(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_a_token_budget_at_concurrency_10_reaches_most_of_it(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     outcome = await h.run(FANOUT % 400, max_tokens=5_000)
     assert outcome.status == "budget_exceeded", outcome.error
     used = sum(e.usage["input_tokens"] + e.usage["output_tokens"] for e in h.of(CallFinished))
@@ -88,8 +88,8 @@ async def test_a_token_budget_at_concurrency_10_reaches_most_of_it(budget_harnes
     assert "--max-tokens" in (outcome.error or "")
 
 
-async def test_resume_with_a_larger_budget_finishes_the_run(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_resume_with_a_larger_budget_finishes_the_run(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     first = await h.run(FANOUT % 120, max_cost_usd=BUDGET)
     assert first.status == "budget_exceeded"
     keys = {e.task_id: e.key for e in h.of(TaskStarted)}

@@ -31,9 +31,9 @@ steps:
 
 
 async def test_a_fanout_stops_at_its_budget_and_fails_while_the_run_goes_on(
-    budget_harness: Any,
+    fake_harness: Any,
 ) -> None:
-    h = budget_harness(FakeLLM())
+    h = fake_harness(FakeLLM())
     outcome = await h.run(WORKFLOW % (STEP_BUDGET, "fail"))
     assert outcome.status == "failed", outcome.error
     assert outcome.exit_code == 1
@@ -49,8 +49,8 @@ async def test_a_fanout_stops_at_its_budget_and_fails_while_the_run_goes_on(
     assert len(h.of(CallFinished)) < 200
 
 
-async def test_with_skip_a_fanout_keeps_what_its_budget_bought(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_with_skip_a_fanout_keeps_what_its_budget_bought(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     text = (
         WORKFLOW % (STEP_BUDGET, "skip")
     ) + 'outputs:\n  n: "{{ steps.wide.output | length }}"\n'
@@ -63,8 +63,8 @@ async def test_with_skip_a_fanout_keeps_what_its_budget_bought(budget_harness: A
     assert any("items failed and were skipped" in w.message for w in h.of(WarningEvent))
 
 
-async def test_a_loop_budget_bounds_every_iteration_together(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_a_loop_budget_bounds_every_iteration_together(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     outcome = await h.run("""
     version: 1
     name: looped
@@ -85,8 +85,8 @@ async def test_a_loop_budget_bounds_every_iteration_together(budget_harness: Any
     assert 1 < len(h.of(CallFinished)) < 50
 
 
-async def test_the_run_budget_still_binds_under_a_larger_step_budget(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM())
+async def test_the_run_budget_still_binds_under_a_larger_step_budget(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM())
     outcome = await h.run(WORKFLOW % (5.0, "fail"), max_cost_usd=STEP_BUDGET)
     assert outcome.status == "budget_exceeded"
     assert "budget reached for the run" in (outcome.error or "")

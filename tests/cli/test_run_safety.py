@@ -18,20 +18,15 @@ import pytest
 
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
+from tests._support.children import clean_environ
+from tests._support.wait import wait_for
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
 TIMEOUT_S = 300  # a bound against a hang, never a speed target: loaded hosts are slow
 
 
 def env(**extra: str) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    clean["ORCHESTRATE_ENGINE__HEARTBEAT"] = "200ms"
-    clean.update(extra)
-    return clean
+    return clean_environ(**{"ORCHESTRATE_ENGINE__HEARTBEAT": "200ms", **extra})
 
 
 def orchestrate(
@@ -46,15 +41,6 @@ def orchestrate(
         timeout=TIMEOUT_S,
         check=False,
     )
-
-
-def wait_for(condition: object, what: str, timeout: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def runs(cwd: Path) -> list[dict[str, object]]:

@@ -1,34 +1,28 @@
 """Runs of workflows whose agents start agents, in-process on the simulator (the real SDK path).
 
 `lead_run(workflow, rules)` starts a simulator scripted with `rules` (the lead's `Task` calls),
-runs the workflow through the real engine and client, records it in a SQLite store under
-`tmp_path` and returns the outcome, every event and the simulator's request log.
+runs the workflow through the real engine and client (`make_harness`, tests/_support/harness.py),
+records it in a SQLite store under `tmp_path` and returns the outcome, every event and the
+simulator's request log.
 """
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from orchestrator.config import load_settings
-from orchestrator.engine import Engine, ResumeState, RunOutcome, RunRequest
+from orchestrator.engine import RunOutcome
 from orchestrator.events import Event, TaskFinished, TaskStarted
-from orchestrator.llm import make_llm
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.config import Rule
 from orchestrator.store import Store
-from orchestrator.workflow import load_workflow
-
-FAST = {
-    "retry": {"base_delay": "10ms", "max_delay": "100ms", "overload_pause": "50ms"},
-    "engine": {"heartbeat": "50ms"},
-}
+from tests._support.harness import SimHarness
 
 AGENTS = """\
 agents:
@@ -44,6 +38,22 @@ agents:
     description: A researcher that may delegate again.
     system: You research, delegating parts.
     tools: [Agent]
+"""
+
+
+def lead_workflow(limits: str = "") -> str:
+    """A lead that may delegate to the agents above, under `limits` (a line of YAML)."""
+    return f"""\
+version: 1
+name: lead
+{limits}
+{AGENTS}
+steps:
+  - id: lead
+    agent: lead
+    prompt: Research the history of tea.
+outputs:
+  report: "{{{{ steps.lead.output }}}}"
 """
 
 
@@ -74,68 +84,17 @@ class LeadRun:
         return Store.open(str(self.db), readonly=True)
 
 
-@dataclass
-class Runner:
-    tmp: Path
-    servers: list[SimServer] = field(default_factory=list)
-
-    def __call__(
-        self,
-        workflow: str,
-        rules: list[dict[str, Any]],
-        *,
-        resume: ResumeState | None = None,
-        run_id: str | None = None,
-        latency_s: float = 0.0,
-        **request: Any,
-    ) -> LeadRun:
-        path = self.tmp / "wf.yaml"
-        path.write_text(textwrap.dedent(workflow))
-        settings = load_settings(environ={}, cwd=self.tmp, overrides=FAST)
-        loaded = load_workflow(path, settings=settings)
-        scripted = [Rule(**r, name=f"rule {i}") for i, r in enumerate(rules)]
-        sim = SimServer(SimConfig(rules=scripted, latency_s=latency_s))
-        sim.start()
-        self.servers.append(sim)
-        db = self.tmp / "state.db"
-        events: list[Event] = []
-        workspace = self.tmp / "workspace"
-        workspace.mkdir(exist_ok=True)
-
-        async def main() -> RunOutcome:
-            store = Store.open(str(db))
-            llm = make_llm(settings, simulate=True, base_url=sim.base_url)
-            try:
-                async with store.writer() as writer:
-
-                    def emit(event: Event) -> None:
-                        events.append(event)
-                        writer.send(event)
-
-                    engine = Engine(settings=settings, llm=llm, emit=emit)
-                    extra = {"run_id": run_id} if run_id else {}
-                    with anyio.fail_after(60):
-                        return await engine.run(
-                            RunRequest(
-                                workflow=loaded,
-                                inputs=loaded.coerce_inputs({}),
-                                workspace=workspace,
-                                resume=resume,
-                                **extra,
-                                **request,
-                            )
-                        )
-            finally:
-                await llm.aclose()
-                store.close()
-
-        outcome = anyio.run(main)
-        return LeadRun(outcome, events, sim, db)
-
-
 @pytest.fixture
-def lead_run(tmp_path: Path) -> Iterator[Callable[..., LeadRun]]:
-    runner = Runner(tmp_path)
-    yield runner
-    for sim in runner.servers:
-        sim.stop()
+def lead_run(tmp_path: Path, make_harness: Callable[..., SimHarness]) -> Callable[..., LeadRun]:
+    """`lead_run(workflow, rules, *, latency_s=0.0, resume=None, run_id=None, **request)`."""
+
+    def run(
+        workflow: str, rules: list[dict[str, Any]], *, latency_s: float = 0.0, **request: Any
+    ) -> LeadRun:
+        scripted = [Rule(**r, name=f"rule {i}") for i, r in enumerate(rules)]
+        harness = make_harness(SimConfig(rules=scripted, latency_s=latency_s))
+        harness.db = tmp_path / "state.db"
+        outcome = anyio.run(functools.partial(harness.run, workflow, **request))
+        return LeadRun(outcome, harness.events, harness.sim, harness.db)
+
+    return run

@@ -8,22 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.events import CallFinished
-from tests.delegation.conftest import AGENTS, LeadRun, task_call
-
-
-def lead_workflow(limits: str = "") -> str:
-    return f"""\
-version: 1
-name: lead
-{limits}
-{AGENTS}
-steps:
-  - id: lead
-    agent: lead
-    prompt: Research the history of tea.
-outputs:
-  report: "{{{{ steps.lead.output }}}}"
-"""
+from tests.delegation.conftest import LeadRun, lead_workflow, task_call
 
 
 def tool_results(done: LeadRun, step: str, turn: int) -> list[dict[str, Any]]:

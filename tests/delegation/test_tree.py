@@ -6,19 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.delegation.conftest import AGENTS, LeadRun, task_call
+from tests.delegation.conftest import LeadRun, lead_workflow, task_call
 
-LEAD = f"""\
-version: 1
-name: lead
-{AGENTS}
-steps:
-  - id: lead
-    agent: lead
-    prompt: Research the history of tea.
-outputs:
-  report: "{{{{ steps.lead.output }}}}"
-"""
+LEAD = lead_workflow()
 
 
 def test_three_task_calls_start_three_children_under_the_lead(

@@ -1,7 +1,13 @@
-"""Every example in workflows/ runs to success on the simulator, through the real SDK path."""
+"""Every example in workflows/ runs to success on the simulator, through the real SDK path.
+
+Each runs from a copy of workflows/ under the test's folder: an example with `workspace: .`
+(mcp_tools.yaml, whose server script sits beside it) then works in the copy, never in the
+source tree. Agents are still found in ./agents, the repository's.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +26,12 @@ def test_there_is_an_example_per_pattern() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-async def test_example_runs_on_the_simulator(path: Path, make_harness: Any) -> None:
+async def test_example_runs_on_the_simulator(path: Path, make_harness: Any, tmp_path: Path) -> None:
+    copy = shutil.copytree(path.parent, tmp_path / "workflows") / path.name
     h = make_harness()
     # a person who says yes to every question (the approval gate's plan, writes and budget)
     people = MemoryPeople(first_option=True)
-    outcome = await h.run(path, engine_hook=lambda engine: setattr(engine, "people", people))
+    outcome = await h.run(copy, engine_hook=lambda engine: setattr(engine, "people", people))
     assert outcome.status == "succeeded", outcome.error
     assert outcome.outputs is not None
     assert all(value not in (None, "") for value in outcome.outputs.values())

@@ -10,7 +10,6 @@ cluster (this module's), the store on PostgreSQL, the real client against a simu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,15 +17,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
+from tests._support.gate import Gate, by_key
+from tests._support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -41,29 +40,6 @@ FAST = {
 }
 
 
-def _gate_class() -> Any:
-    """tests/reliability/gate.py: a proxy that holds chosen tasks' requests until released."""
-    path = Path(__file__).parents[1] / "reliability" / "gate.py"
-    spec = importlib.util.spec_from_file_location("reliability_gate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Gate
-
-
-@pytest.fixture
-def gate() -> Iterator[Callable[..., Any]]:
-    made: list[Any] = []
-
-    def make(upstream: str, hold: Callable[[str], bool]) -> Any:
-        made.append(_gate_class()(upstream, hold))
-        return made[-1]
-
-    yield make
-    for g in made:
-        g.close()
-
-
 def env(base_url: str, **extra: str) -> dict[str, str]:
     clean = {
         k: v
@@ -71,15 +47,6 @@ def env(base_url: str, **extra: str) -> dict[str, str]:
         if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_", "RAY_ADDRESS"))
     }
     return {**clean, **FAST, "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": KEY, **extra}
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300.0) -> None:
-    """Poll a condition (a bound only against a hung child, never a measure of speed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 FAN = """\
@@ -100,10 +67,10 @@ def test_a_killed_driver_leaves_a_run_that_resume_finishes(
     pg_url: str,
     ray_address: str,
     sim_factory: Callable[..., SimServer],
-    gate: Callable[..., Any],
+    gate_factory: Callable[..., Gate],
 ) -> None:
     sim = sim_factory(SimConfig(seed=9))
-    held = gate(sim.base_url, lambda key: key.startswith("research[3]:"))
+    held = gate_factory(sim, by_key("research[3]:"))
     (tmp_path / "fan.yaml").write_text(FAN)
     ray_flags = ["--executor", "ray", "--ray-address", ray_address, "--db", pg_url]
     child = subprocess.Popen(

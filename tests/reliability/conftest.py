@@ -7,24 +7,22 @@ folders land there too. Helpers poll the store read-only, the way `orchestrate r
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.sim import SimServer
 from orchestrator.store import Store
-
-from .gate import Gate
+from tests._support.children import clean_environ, give_child_tests_time
+from tests._support.gate import Gate, Hold, by_key
 
 CLI = Path(sys.executable).parent / "orchestrate"
 API_KEY = "sk-test-reliability"
@@ -42,16 +40,8 @@ FAST_ENV = {
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any API key or orchestrate setting, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-    }
-    env.update(FAST_ENV)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    """`clean_environ` (tests/_support/children.py) with fast retries, unbuffered, plus `extra`."""
+    return clean_environ(**{**FAST_ENV, "PYTHONUNBUFFERED": "1", **extra})
 
 
 def real_env(api: SimServer | Gate, **extra: str) -> dict[str, str]:
@@ -59,26 +49,9 @@ def real_env(api: SimServer | Gate, **extra: str) -> dict[str, str]:
     return child_env(ANTHROPIC_BASE_URL=api.base_url, ANTHROPIC_API_KEY=API_KEY, **extra)
 
 
-@pytest.fixture
-def gate_factory() -> Iterator[Callable[[SimServer, Callable[[str], bool]], Gate]]:
-    """`factory(sim, hold)`: a started `Gate` in front of `sim`, closed after the test (which
-    drops whatever it still holds)."""
-    gates: list[Gate] = []
-
-    def factory(sim: SimServer, hold: Callable[[str], bool]) -> Gate:
-        gate = Gate(sim.base_url, hold)
-        gates.append(gate)
-        return gate
-
-    yield factory
-    for gate in gates:
-        gate.close()
-
-
-def item(step: str, index: int) -> Callable[[str], bool]:
+def item(step: str, index: int) -> Hold:
     """A `hold` predicate for one fan-out item's requests (task keys are `step[i]:hash`)."""
-    prefix = f"{step}[{index}]:"
-    return lambda key: key.startswith(prefix)
+    return by_key(f"{step}[{index}]:")
 
 
 def fanout_workflow(n: int, *, concurrency: int, max_workers: int | None = None) -> str:
@@ -197,25 +170,6 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     runner.close()
 
 
-def wait_for(
-    predicate: Callable[[], Any],
-    *,
-    timeout: float = CHILD_TIMEOUT_S,
-    every: float = 0.02,
-    what: str = "",
-) -> Any:
-    """Poll until `predicate()` is truthy; its value is returned. `timeout` only bounds a wait
-    for something that will never happen (a dead child); it is not a speed requirement."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(every)
-
-
 def calls_by_task(sim: SimServer) -> Counter[str]:
     """Messages API requests the simulator received, per `X-Orchestrate-Task` key."""
     return Counter(e.task or "" for e in sim.log.find())
@@ -225,14 +179,5 @@ def open_readonly(db: Path) -> Store:
     return Store.open(str(db), readonly=True)
 
 
-SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
-    default 120 s without anything being wrong, so they get a larger bound (still only a bound
-    against a hang: they wait on conditions, not on time)."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    give_child_tests_time(items, Path(__file__).parent)

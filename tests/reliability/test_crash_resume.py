@@ -23,6 +23,7 @@ import pytest
 
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.store import Store
+from tests._support.wait import wait_for
 
 from .conftest import (
     Cli,
@@ -31,7 +32,6 @@ from .conftest import (
     item,
     open_readonly,
     real_env,
-    wait_for,
 )
 
 N = 40

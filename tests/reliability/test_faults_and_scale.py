@@ -9,8 +9,9 @@ from typing import Any
 
 from orchestrator.sim import SimConfig
 from orchestrator.store import Store
+from tests._support.wait import wait_for
 
-from .conftest import Cli, fanout_workflow, item, open_readonly, real_env, wait_for
+from .conftest import Cli, fanout_workflow, item, open_readonly, real_env
 
 
 def _run_id(stdout: str) -> str:

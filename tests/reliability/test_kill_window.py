@@ -36,7 +36,7 @@ def test_a_call_is_durable_before_the_next_request_leaves(
     seen: Counter[str] = Counter()
     children: list[Any] = []
 
-    def hold(key: str) -> bool:
+    def hold(key: str, body: dict[str, Any]) -> bool:
         seen[key] += 1
         if seen[key] == 2:  # the second turn: kill the run as its request arrives
             children[0].proc.send_signal(signal.SIGKILL)

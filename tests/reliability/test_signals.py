@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, child_env, open_readonly, wait_for
+from tests._support.wait import wait_for
+
+from .conftest import Cli, child_env, open_readonly
 
 WORKFLOW = """\
 version: 1

@@ -1,7 +1,7 @@
 """Call-level replay: a run killed with SIGKILL in the middle of a conversation resumes without
 asking the model again for any call it had an answer to, or running a finished tool again.
 
-The child runs the real CLI against a simulator in this process, through a `TurnGate` that holds
+The child runs the real CLI against a simulator in this process, through a `Gate` that holds
 one request (the call in flight at the kill), so every answered request is counted per task key
 and the kill never races the host's speed. The resume talks to the simulator directly.
 """
@@ -19,8 +19,9 @@ import pytest
 from orchestrator.sim import SimConfig, SimServer
 from orchestrator.sim.config import Rule
 from orchestrator.store import Store
-from tests.reliability.conftest import calls_by_task, open_readonly, real_env, wait_for
-from tests.replay.conftest import Cli, TurnGate, at_turn
+from tests._support.gate import Gate, at_turn
+from tests._support.wait import wait_for
+from tests.reliability.conftest import Cli, calls_by_task, open_readonly, real_env
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -76,7 +77,7 @@ def interrupted(store: Store, run_id: str) -> bool:
 
 
 def kill_and_resume(
-    cli: Cli, sim: SimServer, gate: TurnGate, db: Path, ready: Any
+    cli: Cli, sim: SimServer, gate: Gate, db: Path, ready: Any
 ) -> tuple[str, Counter[str], Counter[str], Store]:
     """Run `wf.yaml` through `gate` until `ready(store, run_id)`, SIGKILL it, resume it on the
     simulator; the answered requests per task key before the kill and after the resume."""
@@ -98,12 +99,12 @@ def kill_and_resume(
 
 @pytest.mark.parametrize("kill_after", [1, 15, 19])
 def test_a_multi_turn_worker_killed_mid_conversation_replays_what_it_had(
-    tmp_path: Path, cli: Cli, sim_factory: Any, turn_gate: Any, kill_after: int
+    tmp_path: Path, cli: Cli, sim_factory: Any, gate_factory: Any, kill_after: int
 ) -> None:
     (tmp_path / "wf.yaml").write_text(WORKER)
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(rules=worker_rules()))
-    gate = turn_gate(sim.base_url, at_turn("work", kill_after + 1))
+    gate = gate_factory(sim, at_turn("work", kill_after + 1))
 
     def ready(store: Store, run_id: str) -> bool:
         recorded = succeeded_calls(store, run_id)["work"] == kill_after
@@ -170,13 +171,13 @@ def lead_rules() -> list[Rule]:
 
 
 def test_a_lead_killed_with_children_in_flight_starts_no_finished_child_again(
-    tmp_path: Path, cli: Cli, sim_factory: Any, turn_gate: Any
+    tmp_path: Path, cli: Cli, sim_factory: Any, gate_factory: Any
 ) -> None:
     (tmp_path / "wf.yaml").write_text(LEAD)
     db = tmp_path / "state.db"
     sim = sim_factory(SimConfig(rules=lead_rules()))
     # child 2's second call is in flight at the kill; children 0 and 1 have finished
-    gate = turn_gate(sim.base_url, at_turn("lead/researcher[2]:", 2))
+    gate = gate_factory(sim, at_turn("lead/researcher[2]:", 2))
 
     def ready(store: Store, run_id: str) -> bool:
         done = store.list_tasks(run_id, step="lead/researcher", status="succeeded")

@@ -28,12 +28,8 @@ from orchestrator.llm import make_llm
 from orchestrator.runtimes.claude_code import ClaudeCodeRuntime
 from orchestrator.sim import SimConfig, SimServer, load_rules
 from orchestrator.workflow import load_workflow
+from tests._support.harness import FAST
 from tests.sim.npm_clients import require
-
-FAST = {
-    "retry": {"base_delay": "10ms", "max_delay": "100ms", "overload_pause": "50ms"},
-    "engine": {"heartbeat": "50ms"},
-}
 
 
 def sh(cwd: Path, *args: str) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from orchestrator.sim import SimConfig, SimServer, load_rules
-from tests.reliability.conftest import API_KEY, Cli, real_env, wait_for
+from tests._support.wait import wait_for
+from tests.reliability.conftest import API_KEY, Cli, real_env
 
 from .conftest import EnvDumps, bash_rule, make_repo, sh
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests._support.children import clean_environ, give_child_tests_time
 
 CLI = Path(sys.executable).parent / "orchestrate"
 
@@ -21,16 +22,8 @@ FAST_ENV = {
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without keys or orchestrate settings, plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "ORCHESTRATE_", "CLAUDE_"))
-        and not k.endswith(("_API_KEY", "_AUTH_TOKEN"))
-    }
-    env.update(FAST_ENV)
-    env.update(extra)
-    return env
+    """`clean_environ` (tests/_support/children.py) with fast retries, plus `extra`."""
+    return clean_environ(**{**FAST_ENV, **extra})
 
 
 @dataclass
@@ -113,14 +106,5 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-SLOW_TIMEOUT_S = 600  # under the 15-minute retry horizon, so a test stuck retrying still fails
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests here drive real CLI processes: on a loaded 2-core host one takes well over pytest's
-    default 120 s without anything being wrong, so they get a larger bound (still only a bound
-    against a hang: they wait on conditions, not on time)."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    give_child_tests_time(items, Path(__file__).parent)

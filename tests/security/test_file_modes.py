@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability.gate import Gate  # tests/ is on sys.path: both folders are top-level packages
 
 from orchestrator.sim import SimConfig, SimServer
+from tests._support.gate import Gate, by_key
 
 from .conftest import CLI, child_env
 
@@ -44,7 +44,7 @@ def _run_and_watch_sidecars(tmp: Path) -> tuple[int, dict[str, int], str]:
     (tmp / "wf.yaml").write_text(WORKFLOW)
     db = tmp / ".orchestrate" / "state.db"
     with SimServer(SimConfig(seed=1)) as sim:
-        gate = Gate(sim.base_url, lambda key: key.startswith("fan[5]:"))
+        gate = Gate(sim.base_url, by_key("fan[5]:"))
         try:
             return _watch(tmp, db, gate)
         finally:

@@ -8,28 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orchestrator.store import Store
+from tests._support.wait import wait_for
 
 from .conftest import WAIT_S, gated, write
 
 CLI = Path(sys.executable).parent / "orchestrate"
 TOKEN = "sigterm-token"
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def events(path: Path) -> list[dict[str, Any]]:

@@ -3,30 +3,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests._support.children import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-T = TypeVar("T")
 
 
 def child_env(**extra: str) -> dict[str, str]:
     """This environment without keys or telemetry settings, every call streaming (so that
     text deltas reach the run log), plus `extra`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "ANTHROPIC_", "ORCHESTRATE_"))
-    }
-    env["ORCHESTRATE_ENGINE__STREAM_ABOVE_MAX_TOKENS"] = "0"
-    env.update(extra)
-    return env
+    return clean_environ(**{"ORCHESTRATE_ENGINE__STREAM_ABOVE_MAX_TOKENS": "0", **extra})
 
 
 def orchestrate(*args: str) -> list[str]:
@@ -58,19 +49,6 @@ def start_workflow(workflow: Path, cwd: Path, *args: str, **env: str) -> subproc
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: Callable[[], T | None], *, what: str, limit_s: float = 60.0) -> T:
-    """Poll `condition` until it returns something truthy. The limit only turns a hang into a
-    failure; nothing is asserted about how long it took."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def gate_workflow(folder: Path) -> tuple[Path, Path]:

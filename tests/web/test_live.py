@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.store import Store
+from tests._support.wait import wait_for
 
-from .runs import child_env, gate_workflow, orchestrate, start_workflow, stop, wait_for
+from .runs import child_env, gate_workflow, orchestrate, start_workflow, stop
 
 
 def _running_run(folder: Path, step: str) -> tuple[str, str] | None:

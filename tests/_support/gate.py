@@ -2,8 +2,9 @@
 
 Tests that kill or interrupt a run mid-flight used to race the run against the host's speed: on
 a loaded machine a 12-item fan-out could finish before the test got to kill it. A `Gate` holds the
-requests of chosen tasks (by their `X-Orchestrate-Task` key), so the run cannot finish until the
-test releases them, and the test waits on conditions (`wait_held`) instead of on time.
+requests its `hold(task_key, body)` picks (by their `X-Orchestrate-Task` key, and for a chosen turn
+of a conversation by the request body: `at_turn`), so the run cannot finish until the test
+releases them, and the test waits on conditions (`wait_held`) instead of on time.
 
 Requests still held when the gate closes are dropped without ever reaching the simulator, so the
 simulator's request log counts only what a live client asked for and got an answer to.
@@ -12,6 +13,7 @@ simulator's request log counts only what a live client asked for and got an answ
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,11 +22,31 @@ from urllib.parse import urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
+# A bound against a dead child only: a loaded 2-core host may take minutes to get a child's
+# request here, and the wait ends as soon as the condition holds.
+WAIT_S = 300.0
+
+Hold = Callable[[str, dict[str, Any]], bool]  # (task key, request body as JSON) -> hold it
+
+
+def by_key(prefix: str) -> Hold:
+    """Hold every request of the tasks whose key starts with `prefix` (`step[i]:` for an item)."""
+    return lambda key, body: key.startswith(prefix)
+
+
+def at_turn(prefix: str, turn: int) -> Hold:
+    """Hold the requests of tasks whose key starts with `prefix` from turn `turn` on (turn t of a
+    conversation sends 2t - 1 messages)."""
+    return lambda key, body: (
+        key.startswith(prefix) and len(body.get("messages") or ()) >= (2 * turn - 1)
+    )
+
 
 class Gate:
-    """`hold(task_key)` says which requests wait; `release()` lets them (and later ones) go."""
+    """`hold(task_key, body)` says which requests wait; `release()` lets them (and later ones)
+    go; `close()` drops whatever is still held."""
 
-    def __init__(self, upstream: str, hold: Callable[[str], bool]) -> None:
+    def __init__(self, upstream: str, hold: Hold) -> None:
         self.upstream = urlsplit(upstream)
         self.hold = hold
         self.held = 0  # requests waiting right now
@@ -51,7 +73,7 @@ class Gate:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def wait_held(self, count: int = 1, timeout: float = 60.0) -> None:
+    def wait_held(self, count: int = 1, timeout: float = WAIT_S) -> None:
         """Block until `count` requests are being held (a bound only against a dead child)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self.held >= count, timeout):
@@ -71,12 +93,12 @@ class Gate:
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        raw = handler.rfile.read(length) if length else b""
         key = handler.headers.get("x-orchestrate-task") or ""
         if self._closed:  # a kept-alive connection of a killed child, after the test
             handler.close_connection = True
             return
-        if self.hold(key):
+        if self.hold(key, _json(raw)):
             with self._cond:
                 self.held += 1
                 self.held_keys.add(key)
@@ -92,7 +114,7 @@ class Gate:
             self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=120
         )
         try:
-            upstream.request(handler.command, handler.path, body=body, headers=headers)
+            upstream.request(handler.command, handler.path, body=raw, headers=headers)
             response = upstream.getresponse()
             data = response.read()
         finally:
@@ -104,6 +126,15 @@ class Gate:
         handler.send_header("content-length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    """The request body for `hold`; anything but a JSON object reads as `{}`."""
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class _QuietServer(ThreadingHTTPServer):
