@@ -32,8 +32,8 @@ def answered(h: Any) -> list[str]:
     return [c.model for c in h.of(CallFinished) if c.status == "succeeded"]
 
 
-async def test_a_list_in_defaults_falls_back(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM(default=opus_down), virtual_time=True, retry=RETRY)
+async def test_a_list_in_defaults_falls_back(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM(default=opus_down), virtual_time=True, retry=RETRY)
     text = """
     version: 1
     name: d
@@ -54,8 +54,8 @@ async def test_a_list_in_defaults_falls_back(budget_harness: Any) -> None:
     assert own == {h.settings.resolve_model("haiku")}  # the step's own model wins
 
 
-async def test_a_list_in_an_agent_file_falls_back(budget_harness: Any) -> None:
-    h = budget_harness(FakeLLM(default=opus_down), virtual_time=True, retry=RETRY)
+async def test_a_list_in_an_agent_file_falls_back(fake_harness: Any) -> None:
+    h = fake_harness(FakeLLM(default=opus_down), virtual_time=True, retry=RETRY)
     agents = h.tmp / "agents"
     agents.mkdir()
     (agents / "writer.md").write_text("---\nname: writer\nmodel: [opus, sonnet]\n---\nYou write.\n")
@@ -66,8 +66,8 @@ async def test_a_list_in_an_agent_file_falls_back(budget_harness: Any) -> None:
     assert h.of(CallFinished)[0].model == h.settings.resolve_model("opus")
 
 
-async def test_a_list_as_the_settings_default_falls_back(budget_harness: Any) -> None:
-    h = budget_harness(
+async def test_a_list_as_the_settings_default_falls_back(fake_harness: Any) -> None:
+    h = fake_harness(
         FakeLLM(default=opus_down),
         virtual_time=True,
         retry=RETRY,

@@ -17,7 +17,7 @@ from orchestrator.contracts import Question, request_fingerprint
 from orchestrator.events import CacheTtlChosen
 from orchestrator.people.memory import MemoryPeople
 from orchestrator.ui.tables import cache_line
-from tests.engine.conftest import VirtualClock
+from tests._support.harness import VirtualClock
 
 CONTEXT = "Background every iteration shares. " * 600  # ~21,000 characters: ~5,000 tokens
 
