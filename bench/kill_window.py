@@ -6,11 +6,13 @@ with SIGKILL. Then it counts, from the simulator's own log and the store:
 
     reached   requests the simulator received for the run
     recorded  `calls` rows in the store
-    running   tasks the store still shows running (each has at most one call in flight)
-    lost      reached - recorded - running  (calls that finished but were never recorded)
+    running   tasks not finished: shown running, or not in the store yet (each has at most
+              one call in flight)
+    lost      per task, requests that reached the simulator less its recorded calls less the
+              one in flight of an unfinished task, summed (calls answered, never recorded)
 
-With `engine.durable_calls: true` (the default) a worker's next request leaves only after every
-recorded call is committed, so `lost` is at most 0. `--compare` also runs the same trials with
+With `engine.durable_calls: true` (the default) a task's next request leaves only after its
+recorded calls are committed, so `lost` is 0. `--compare` also runs the same trials with
 `durable_calls: false` (the writer's 50 ms batching alone), which is what the engine did before.
 
     python bench/kill_window.py --trials 20 --compare 10
@@ -24,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from _harness import _find_cli, _register, _unregister, child_env, install_cleanup, run_main, table
@@ -77,21 +80,34 @@ def trial(work: Path, kill_after: int, durable: bool, latency_s: float) -> dict[
     finally:
         _unregister(proc)
     time.sleep(0.2)  # let requests already on the wire land in the simulator's log
-    reached = len(sim.log.find())
+    entries = sim.log.find()
+    reached = len(entries)
     sim.stop()
     store = Store.open(str(db), readonly=True)
     try:
         [run] = store.list_runs()
         tasks = store.list_tasks(run.id)
-        recorded = sum(len(store.task_calls(t.id)) for t in tasks)
-        running = sum(1 for t in tasks if t.status == "running")
+        calls = {t.id: len(store.task_calls(t.id)) for t in tasks}
     finally:
         store.close()
+    # Per task (the simulator logs each request's X-Orchestrate-Task): every request that
+    # reached it is recorded, except at most the one in flight of a task not finished (still
+    # `running` in the store, or not in it yet: its first request may leave before its start is
+    # committed, and a resume runs it again from its start either way).
+    by_key = Counter(entry.task for entry in entries)
+    lost = 0
+    unfinished = 0
+    for key, n in by_key.items():
+        rows = [t for t in tasks if t.key == key]
+        recorded_k = sum(calls[t.id] for t in rows)
+        in_flight = 0 if rows and all(t.status != "running" for t in rows) else 1
+        unfinished += in_flight
+        lost += max(0, n - recorded_k - in_flight)
     return {
         "reached": reached,
-        "recorded": recorded,
-        "running": running,
-        "lost": max(0, reached - recorded - running),
+        "recorded": sum(calls.values()),
+        "running": unfinished,
+        "lost": lost,
     }
 
 

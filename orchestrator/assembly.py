@@ -23,7 +23,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -331,7 +331,9 @@ async def execute(
 
             engine = Engine(
                 settings=settings,
-                llm=_DurableCalls(llm, writer.flush) if settings.engine.durable_calls else llm,
+                llm=llm,
+                # a task's recorded calls are committed before its next request leaves
+                before_request=writer.flush_task if settings.engine.durable_calls else None,
                 emit=emit,
                 worker=worker,
                 runtimes=runtimes,
@@ -395,33 +397,6 @@ async def _claude_code_on_node(spec: Any, ctx: Any) -> Any:
     runtime = ClaudeCodeRuntime()
     async with runtime.running():
         return await runtime(spec, ctx)
-
-
-class _DurableCalls:
-    """The run's client, with one rule: before a request leaves, every call recorded so far is
-    committed (one group commit serves every worker waiting at that moment). A kill -9 then
-    loses at most the last call of each task still running: the store holds every call that
-    reached the API except those of tasks it shows `running` (bench/kill_window.py)."""
-
-    def __init__(self, inner: LLM, flush: Callable[[], Awaitable[None]]) -> None:
-        self._inner = inner
-        self._flush = flush
-
-    async def create(
-        self,
-        request: dict[str, Any],
-        *,
-        stream: bool = False,
-        on_delta: Callable[[str], None] | None = None,
-    ) -> LLMResponse:
-        await self._flush()
-        return await self._inner.create(request, stream=stream, on_delta=on_delta)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:  # batches, and whatever else the client offers
-        return getattr(self._inner, name)
 
 
 _SIM_FIELDS = (

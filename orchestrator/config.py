@@ -115,7 +115,7 @@ class EngineConfig(_Model):
     executor: Literal["local", "ray"] = "local"  # where tasks run (orchestrator/executors)
     ray_address: str | None = None  # None: RAY_ADDRESS, else a Ray started for the run
     max_value_bytes: int = Field(10_000_000, gt=0)  # one rendered value or stored output
-    durable_calls: bool = True  # recorded calls are committed before the next request leaves
+    durable_calls: bool = True  # a task's calls are committed before its next request leaves
 
     _durations = field_validator("timeout", "heartbeat", "stale_after", mode="before")(
         _duration_validator

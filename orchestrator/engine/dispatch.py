@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -83,8 +83,12 @@ class Dispatcher:
         rand: Callable[[], float] = random.random,
         batch: bool = False,
         shared: SharedLimits | None = None,
+        before_request: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.llm = llm
+        # awaited with the task's id just before each of its requests leaves (the store: its
+        # earlier calls committed first, so a kill -9 loses at most the call in flight)
+        self.before_request = before_request
         self.settings = settings
         self.emit = emit
         self.run_id = run_id
@@ -242,6 +246,8 @@ class Dispatcher:
         try:
             self.rate_limit_wait_s += await limiter.acquire(estimate, max_tokens, self._sleep)
             async with self.window.limiter:
+                if self.before_request is not None:
+                    await self.before_request(spec.task_id)
                 sent = self._clock()
                 try:
                     response = await self.llm.create(

@@ -94,6 +94,7 @@ class Engine:
         runtimes: Mapping[str, WorkerFn] | None = None,
         should_cancel: Callable[[str], Awaitable[bool]] | None = None,
         pace: Callable[[], Awaitable[None]] | None = None,
+        before_request: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
@@ -114,6 +115,8 @@ class Engine:
         self.should_cancel = should_cancel
         # awaited before each task starts: lets a slower sink (the store) hold the engine back
         self.pace = pace
+        # awaited with a task's id before each of its requests leaves (`Dispatcher`)
+        self.before_request = before_request
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
@@ -187,6 +190,7 @@ class _Run:
             clock=engine.clock,
             sleep=engine.sleep,
             rand=engine.rand,
+            before_request=engine.before_request,
         )
         scope_name = self.workflow.state_scope_name
         state = self.state = SharedState(

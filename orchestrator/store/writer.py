@@ -7,7 +7,9 @@ events in ONE transaction on a worker thread, holding one connection for its lif
 
 Invariants:
 - events are committed in the order they were sent, each exactly once;
-- `flush()` returns once every event sent before the call is committed;
+- `flush()` returns once every event sent before the call is committed; `flush_task(id)` once
+  every event of that task sent so far is (its `task_started` aside: a task whose first request
+  is in flight has nothing to lose but that request, so its first request never waits);
 - leaving the context commits everything still buffered, even when the surrounding scope is
   being cancelled (the final flush runs shielded) -- a SIGINT never loses the tail of a run;
 - a value the database refuses as too big (SQLite's `string or blob too big`, an integer out
@@ -38,6 +40,10 @@ from orchestrator.store._plan import BatchPlan, TaskIndex
 if TYPE_CHECKING:
     from orchestrator.store.store import Store
 
+# Task events `flush_task` does not wait for: the task's start (its first request may leave
+# before it is committed) and streamed text (the call's record holds it).
+_NOT_WAITED_FOR = frozenset({"task_started", "text_delta"})
+
 
 class StoreWriter:
     """Async context manager; see the module docstring. Obtain one with `Store.writer()`."""
@@ -55,6 +61,8 @@ class StoreWriter:
         self._tg: TaskGroup | None = None
         self._sent = 0
         self._committed = 0  # written by the worker thread only
+        # task id -> the sequence number of its last event that `flush_task` waits for
+        self._task_seq: dict[str, int] = {}
         self._urgent = False
         self._closing = False
         self._closed = False
@@ -82,6 +90,9 @@ class StoreWriter:
             raise RuntimeError("the store writer is closed; events sent now would be lost")
         self._buffer.append(event)
         self._sent += 1
+        task_id = getattr(event, "task_id", None)
+        if task_id is not None and event.type not in _NOT_WAITED_FOR:
+            self._task_seq[task_id] = self._sent
         wake = self._wake
         if wake is not None and not wake.is_set():
             wake.set()
@@ -92,7 +103,16 @@ class StoreWriter:
 
     async def flush(self) -> None:
         """Return once every event sent before this call is committed."""
-        target = self._sent
+        await self._committed_up_to(self._sent)
+
+    async def flush_task(self, task_id: str) -> None:
+        """Return once every event of task `task_id` sent so far is committed (see the module's
+        notes): before a task's next request leaves, the calls it made are in the store."""
+        target = self._task_seq.get(task_id)
+        if target is not None:
+            await self._committed_up_to(target)
+
+    async def _committed_up_to(self, target: int) -> None:
         while self._committed < target:
             if self._error is not None:
                 raise RuntimeError("the store writer failed") from self._error
@@ -162,6 +182,9 @@ class StoreWriter:
 
     def _release_waiters(self) -> None:
         assert self._progress is not None
+        if len(self._task_seq) > 1024:  # what is committed needs no wait: keep the map small
+            committed = self._committed
+            self._task_seq = {t: n for t, n in self._task_seq.items() if n > committed}
         self._progress.set()
         self._progress = anyio.Event()
 

@@ -199,6 +199,42 @@ async def test_flush_returns_once_everything_sent_before_is_committed(store: Sto
         other.close()
 
 
+async def test_flush_task_waits_only_for_that_tasks_calls(store: Store) -> None:
+    """`engine.durable_calls`: before a task's next request leaves, its own recorded calls are
+    committed; its first request (only its start sent) and other tasks' events wait for nothing."""
+    rid, first, second = new_id(), new_id(), new_id()
+    other = Store.open(store.url, readonly=True)
+    try:
+        async with store.writer(max_delay_s=30.0) as w:  # nothing commits by itself for 30 s
+            w.send(run_started(rid))
+            await w.flush()
+            w.send(TaskStarted(run_id=rid, task_id=first, step_id="s", key="s[0]"))
+            w.send(TaskStarted(run_id=rid, task_id=second, step_id="s", key="s[1]"))
+            with anyio.fail_after(5):
+                await w.flush_task(first)  # a first request: returns without a commit
+            assert w.pending == 2
+            w.send(
+                CallFinished(
+                    run_id=rid,
+                    call_id=new_id(),
+                    task_id=first,
+                    step_id="s",
+                    model="claude-sonnet-5-5",
+                    attempt=1,
+                    request={"model": "claude-sonnet-5-5", "messages": []},
+                    response={"id": "msg_1", "content": []},
+                )
+            )
+            await w.flush_task(second)  # the other task has no call to wait for
+            assert w.pending == 3
+            with anyio.fail_after(5):
+                await w.flush_task(first)
+            assert w.pending == 0
+            assert len(other.task_calls(first)) == 1
+    finally:
+        other.close()
+
+
 async def test_final_flush_survives_cancellation(store: Store) -> None:
     rid = new_id()
     sent = anyio.Event()
