@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import Any
 
 # Imported on first use: the history commands need only the tables, not rich's live display
-# nor structlog, and `orchestrate runs list` should start fast.
+# and `orchestrate runs list` should start fast.
 _LAZY = {
     "PlainProgress": "orchestrator.ui.progress",
     "ProgressDisplay": "orchestrator.ui.progress",

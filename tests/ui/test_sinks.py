@@ -1,4 +1,4 @@
-"""`--json` event lines and the per-run structlog file."""
+"""`--json` event lines and the per-run JSON-lines log."""
 
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def test_run_log_writes_json_lines_with_levels_and_no_bodies(tmp_path: Path) -> 
 
 
 def test_the_run_log_leaves_rich_unloaded(tmp_path: Path) -> None:
-    """A run that is not on a terminal never needs rich; structlog would load rich.traceback and
-    pygments (about 5 MB of a run's memory) for a console renderer the log never uses. rich is
-    still importable afterwards, for the live display."""
+    """A run that is not on a terminal never needs rich (about 5 MB of a run's memory with
+    pygments) nor a logging library for its log. rich is still importable afterwards, for the
+    live display."""
     code = (
         "import json, sys, pathlib\n"
         "from orchestrator import events as ev\n"
@@ -115,6 +115,7 @@ def test_the_run_log_leaves_rich_unloaded(tmp_path: Path) -> None:
         "log.close()\n"
         "assert json.loads(path.read_text())['event'] == 'run_finished'\n"
         "assert 'rich' not in sys.modules, 'rich loaded'\n"
+        "assert 'structlog' not in sys.modules, 'structlog loaded'\n"
         "import rich.console\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
