@@ -14,7 +14,7 @@ Invariants:
   the server is a `FatalError` naming the URL tried: it is a wrong `ANTHROPIC_BASE_URL`, and
   retrying it toward the 15-minute horizon only hides that. Once any call got an HTTP response,
   the same error is retryable (a server restarting).
-- Responses are returned as plain JSON dicts, decoded with `json.loads` instead of being built
+- Responses are returned as plain JSON dicts, decoded with orjson instead of being built
   into SDK models and dumped again: the client's per-call CPU is what bounds throughput with
   hundreds of workers.
 - The default transport, `direct`, sends Messages requests over aiohttp itself (`_direct.py`)
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.contracts import BatchItem, LLMResponse
 from orchestrator.errors import FatalError, LLMError, RetryableError, UsageError
-from orchestrator.llm._direct import DirectPost, sdk_headers
+from orchestrator.llm._direct import DirectPost, loads, sdk_headers
 from orchestrator.llm._errors import (
     decode_body,
     redact,
@@ -84,7 +84,7 @@ def normalise_message(body: dict[str, Any]) -> dict[str, Any]:
 
 def _decode(data: bytes, secrets: tuple[str, ...]) -> dict[str, Any]:
     try:
-        body = json.loads(data)
+        body = loads(data)
     except ValueError as exc:  # a truncated or garbled body: worth another try
         message = redact(f"unreadable response body: {exc}", secrets)
         raise RetryableError(message=message, kind="server") from None

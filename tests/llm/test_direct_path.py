@@ -120,3 +120,15 @@ async def test_a_streamed_reply_is_put_together_as_the_sdk_does(extra: dict[str,
     }
     assert direct.usage == sdk.usage
     assert deltas["direct"] == deltas["httpx"]
+
+
+def test_what_orjson_refuses_still_goes_through_json() -> None:
+    """A tool input the model wrote with an integer over 64 bits is sent and read back whole,
+    not refused (orjson handles 64-bit integers; `json` takes the rest)."""
+    from orchestrator.llm._direct import dumps, loads
+
+    big = 2**70
+    assert dumps({"n": big, "s": "é"}) == f'{{"n":{big},"s":"é"}}'.encode()
+    assert loads(f'{{"n": {big}}}'.encode()) == {"n": big}
+    with pytest.raises(ValueError):
+        loads(b"{not json")
