@@ -354,8 +354,10 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        # a check across settings (a model_validator) has no place of its own; its message names it
+        what = f"invalid setting {where}" if where else "invalid settings"
         raise UsageError(
-            f"invalid setting {where}: {first['msg']} (from {', '.join(sources[1:]) or 'defaults'})"
+            f"{what}: {first['msg']} (from {', '.join(sources[1:]) or 'defaults'})"
         ) from None
     settings.sources = sources
     return settings

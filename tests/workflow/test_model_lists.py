@@ -135,5 +135,6 @@ def test_the_settings_default_model_may_be_a_list(tmp_path: Path) -> None:
     assert resolved.model == settings.resolve_model("opus")
     assert resolved.fallback_models == (settings.resolve_model("sonnet"),)
     for bad, words in (("[]", "non-empty list"), ("[opus, sonet]", "'sonet' is neither")):
-        with pytest.raises(UsageError, match=words):
+        with pytest.raises(UsageError, match=words) as info:
             load_settings(environ={"ORCHESTRATE_MODEL": bad}, cwd=tmp_path)
+        assert "engine.model" in str(info.value) and " : " not in str(info.value)
