@@ -54,6 +54,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh project directory to run the CLI in (`tests/_support/cli.py`): the working
+    directory, with no ANTHROPIC_* or ORCHESTRATE_* variable of the host's."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "ORCHESTRATE_")):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+@pytest.fixture
 def sim_factory() -> Iterator[Callable[..., SimServer]]:
     """`factory(config=None, **simconfig_kwargs) -> SimServer`, started; stopped after the test."""
     from orchestrator.sim import SimConfig, SimServer

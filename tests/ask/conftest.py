@@ -4,18 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from orchestrator.cli import app
 from tests._support.children import clean_environ
+from tests._support.cli import invoke
 
 ORCHESTRATE = Path(sys.executable).parent / "orchestrate"
 
@@ -44,24 +40,10 @@ outputs:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("ANTHROPIC_", "ORCHESTRATE_")):
-            monkeypatch.delenv(name)
-    return tmp_path
-
-
 def write(project: Path, text: str, name: str = "wf.yaml") -> Path:
     path = project / name
     path.write_text(textwrap.dedent(text))
     return path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})  # tables read whole
-    return result.exit_code, result.stdout, result.stderr
 
 
 def invoke_json(*args: str) -> Any:

@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.engine.budget import Budget, StepBudget
 from orchestrator.errors import BudgetExceeded
+from tests._support.cli import invoke
 
 WORKFLOW = """\
 version: 1
@@ -25,19 +24,6 @@ steps:
     budget: {max_cost_usd: %s}
     prompt: "item {{ item }}"
 """
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    monkeypatch.delenv("ORCHESTRATE_DB", raising=False)
-    return tmp_path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    return result.exit_code, result.stdout, result.stderr
 
 
 def spent(step: str) -> tuple[float, int]:

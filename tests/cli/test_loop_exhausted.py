@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.config import load_settings
 from orchestrator.store import Store
 from orchestrator.web import LOOPBACK_HOSTS, create_app
+from tests._support.cli import invoke
 
 LOOP = """version: 1
 name: polish
@@ -33,17 +32,9 @@ outputs:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    monkeypatch.delenv("ORCHESTRATE_DB", raising=False)
-    (tmp_path / "loop.yaml").write_text(LOOP)
-    return tmp_path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    return result.exit_code, result.stdout, result.stderr
+def project(project: Path) -> Path:
+    (project / "loop.yaml").write_text(LOOP)
+    return project
 
 
 def test_an_exhausted_loop_says_so_everywhere(project: Path) -> None:
