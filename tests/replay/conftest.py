@@ -7,5 +7,4 @@ call is in flight, without racing the host's speed, and the simulator's request 
 what was answered. Children run through tests/reliability's `cli` fixture.
 """
 
-from tests.ask.conftest import project  # noqa: F401  (the fixture, for test_approval)
 from tests.reliability.conftest import cli  # noqa: F401  (the fixture)
